@@ -1,0 +1,97 @@
+//! Account administration (the CLI's `user` commands).
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::password_policy::check_new_password;
+use super::throttle::account_key;
+use super::{AuthError, AuthResult, AuthService, normalise_email};
+use crate::store::{NewUser, User};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub email: String,
+    pub is_admin: bool,
+    pub locked: bool,
+}
+
+impl AuthService {
+    pub async fn add_user(
+        &self,
+        email: &str,
+        password: &SecretString,
+        is_admin: bool,
+    ) -> AuthResult<User> {
+        let new = self.new_user(email, password, is_admin).await?;
+        Ok(self.store.create_user(new).await?)
+    }
+
+    /// Validates and hashes; nothing is stored yet.
+    pub(crate) async fn new_user(
+        &self,
+        email: &str,
+        password: &SecretString,
+        is_admin: bool,
+    ) -> AuthResult<NewUser> {
+        let email = normalise_email(email)?;
+        check_new_password(password.expose_secret())?;
+        Ok(NewUser {
+            email,
+            password_hash: self.hasher.hash(password).await,
+            is_admin,
+            now: self.now(),
+        })
+    }
+
+    /// Sets a new password and ends every session of the account.
+    pub async fn set_password(&self, email: &str, password: &SecretString) -> AuthResult<()> {
+        check_new_password(password.expose_secret())?;
+        let user = self.existing_user(email).await?;
+        let hash = self.hasher.hash(password).await;
+        self.store
+            .set_password(user.id, &hash, self.now(), None)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, email: &str) -> AuthResult<()> {
+        let user = self.existing_user(email).await?;
+        if !self.store.delete_user(user.id).await? {
+            return Err(AuthError::UnknownUser(user.email));
+        }
+        self.store.clear_throttle(&account_key(&user.email)).await?;
+        Ok(())
+    }
+
+    /// Lifts the sign-in lock of an account.
+    pub async fn unlock(&self, email: &str) -> AuthResult<()> {
+        let user = self.existing_user(email).await?;
+        self.store.clear_throttle(&account_key(&user.email)).await?;
+        Ok(())
+    }
+
+    pub async fn list_users(&self) -> AuthResult<Vec<UserSummary>> {
+        let now = self.now();
+        let mut out = Vec::new();
+        for user in self.store.list_users().await? {
+            let locked = self
+                .store
+                .locked_until(&account_key(&user.email), now)
+                .await?
+                .is_some();
+            out.push(UserSummary {
+                email: user.email,
+                is_admin: user.is_admin,
+                locked,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn existing_user(&self, email: &str) -> AuthResult<User> {
+        let email = normalise_email(email)?;
+        self.store
+            .user_by_email(&email)
+            .await?
+            .ok_or(AuthError::UnknownUser(email))
+    }
+}

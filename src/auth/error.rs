@@ -1,0 +1,36 @@
+use crate::clock::UnixTime;
+use crate::store::StoreError;
+
+/// What a use-case can refuse. The messages are for logs and the CLI; pages use their own words.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("email address and password are required")]
+    MissingCredentials,
+    #[error("{0:?} is not a valid email address")]
+    InvalidEmail(String),
+    #[error("the password must be at least {min} characters long", min = super::MIN_PASSWORD_CHARS)]
+    PasswordTooShort,
+    #[error("the password must be at most {max} characters long", max = super::MAX_PASSWORD_CHARS)]
+    PasswordTooLong,
+    #[error("wrong email address or password")]
+    WrongCredentials,
+    #[error("too many failed attempts; try again later")]
+    Throttled { until: UnixTime },
+    #[error("an account with this email address already exists")]
+    EmailTaken,
+    #[error("no account with the email address {0:?}")]
+    UnknownUser(String),
+    #[error("this setup link is not valid (already used, or an account exists)")]
+    SetupLinkInvalid,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate => AuthError::EmailTaken,
+            other => AuthError::Store(other),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The use-cases. Every security decision is made here; `web` and the CLI only translate.
+
+mod accounts;
+mod email;
+mod error;
+mod login;
+mod password_policy;
+mod session;
+mod setup;
+mod throttle;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::crypto::PasswordHasher;
+use crate::store::{Store, ThrottleRule};
+
+pub use accounts::UserSummary;
+pub use email::normalise_email;
+pub use error::AuthError;
+pub use login::{LoginAttempt, LoginOutcome};
+pub use password_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+pub use session::{NewSession, SignedIn};
+
+pub type AuthResult<T> = Result<T, AuthError>;
+
+/// Tunables of the policy; defaults follow the issue and NIST SP 800-63B.
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    /// Seconds without a request after which a session ends.
+    pub session_idle_timeout: i64,
+    /// Seconds after sign-in after which a session ends, however busy.
+    pub session_lifetime: i64,
+    /// Failed sign-ins per email address.
+    pub account_throttle: ThrottleRule,
+    /// Failed sign-ins per client address (looser: many people may share one).
+    pub ip_throttle: ThrottleRule,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        Self {
+            session_idle_timeout: 12 * 3600,
+            session_lifetime: 7 * 24 * 3600,
+            account_throttle: ThrottleRule {
+                limit: 10,
+                window: 15 * 60,
+                lock_for: 15 * 60,
+            },
+            ip_throttle: ThrottleRule {
+                limit: 50,
+                window: 15 * 60,
+                lock_for: 15 * 60,
+            },
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+    policy: AuthPolicy,
+}
+
+impl AuthService {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policy: AuthPolicy) -> Self {
+        Self {
+            store,
+            clock,
+            hasher: PasswordHasher::new(),
+            policy,
+        }
+    }
+
+    pub fn policy(&self) -> &AuthPolicy {
+        &self.policy
+    }
+
+    /// The time as the policy sees it (the settable clock in tests).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}

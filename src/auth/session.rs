@@ -1,0 +1,76 @@
+//! Server-side sessions: the cookie holds 256 random bits, the database their SHA-256.
+
+use std::fmt;
+
+use super::{AuthResult, AuthService};
+use crate::clock::UnixTime;
+use crate::crypto::{TokenHash, new_token, token_hash};
+use crate::store::UserId;
+
+/// Sessions are written back at most this often, so page views stay reads.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// A session just made: the token goes into the cookie and nowhere else.
+pub struct NewSession {
+    pub token: String,
+    pub expires_at: UnixTime,
+}
+
+impl fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSession")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// The account behind a valid session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user_id: UserId,
+    pub email: String,
+    pub is_admin: bool,
+    pub token_hash: TokenHash,
+}
+
+impl AuthService {
+    pub(crate) async fn start_session(&self, user_id: UserId) -> AuthResult<NewSession> {
+        let now = self.now();
+        let (token, hash) = new_token();
+        let expires_at = now + self.policy.session_lifetime;
+        self.store
+            .insert_session(&hash, user_id, now, expires_at)
+            .await?;
+        Ok(NewSession { token, expires_at })
+    }
+
+    /// The signed-in account, or `None` for an unknown, idle or expired session
+    /// (which is then deleted).
+    pub async fn session(&self, token: &str) -> AuthResult<Option<SignedIn>> {
+        let hash = token_hash(token);
+        let Some(record) = self.store.session(&hash).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let idle = now - record.last_seen_at >= self.policy.session_idle_timeout;
+        if now >= record.expires_at || idle {
+            self.store.delete_session(&hash).await?;
+            return Ok(None);
+        }
+        if now - record.last_seen_at >= TOUCH_EVERY_SECS {
+            self.store.touch_session(&hash, now).await?;
+        }
+        Ok(Some(SignedIn {
+            user_id: record.user_id,
+            email: record.email,
+            is_admin: record.is_admin,
+            token_hash: hash,
+        }))
+    }
+
+    pub async fn sign_out(&self, token: &str) -> AuthResult<()> {
+        self.store.delete_session(&token_hash(token)).await?;
+        Ok(())
+    }
+}

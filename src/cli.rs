@@ -1,0 +1,117 @@
+//! The command line: `serve`, `migrate` and `user ...`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nidan",
+    version,
+    about = "Sign-in with two-step verification for your web viewer"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the data lives; accepted before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory for the SQLite database and the server key.
+    #[arg(
+        long,
+        global = true,
+        env = "NIDAN_DATA_DIR",
+        default_value = "nidan-data"
+    )]
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` (default: nidan.db in the data directory).
+    #[arg(
+        long,
+        global = true,
+        env = "NIDAN_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database first).
+    Serve(ServeArgs),
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Manage accounts (works while the server runs).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "NIDAN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The URL people open, e.g. https://login.example.home (cookies are Secure when https).
+    #[arg(long, env = "NIDAN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// A session ends after this long without a request.
+    #[arg(long, env = "NIDAN_SESSION_IDLE_TIMEOUT", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after sign-in, however busy.
+    #[arg(long, env = "NIDAN_SESSION_LIFETIME", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub session_lifetime: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input.
+    Add {
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List accounts: email, administrator, locked.
+    List,
+    /// Set a new password (read from standard input) and end the account's sessions.
+    SetPassword {
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lift the sign-in lock after too many failed attempts.
+    Unlock { email: String },
+    /// Delete an account and its sessions.
+    Delete { email: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_flags_go_before_or_after_the_subcommand() {
+        let after = Cli::try_parse_from(["nidan", "user", "list", "--data-dir", "/d"]).unwrap();
+        let before = Cli::try_parse_from(["nidan", "--data-dir", "/d", "user", "list"]).unwrap();
+        assert_eq!(after.store.data_dir, PathBuf::from("/d"));
+        assert_eq!(before.store.data_dir, PathBuf::from("/d"));
+    }
+
+    #[test]
+    fn durations_parse_in_human_form() {
+        let cli = Cli::try_parse_from(["nidan", "serve", "--session-idle-timeout", "30m"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve expected")
+        };
+        assert_eq!(args.session_idle_timeout, Duration::from_secs(1800));
+        assert_eq!(args.session_lifetime, Duration::from_secs(7 * 86400));
+    }
+}

@@ -1,0 +1,62 @@
+//! One `Config` for the server, built from flags and `NIDAN_*` variables by `cli`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::auth::AuthPolicy;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `None`: SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// The address people use (e.g. `https://login.example.home`); cookies are
+    /// `Secure` when it is https. `None`: `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// From `NIDAN_SECRET_KEY`; `None`: the key file in the data directory.
+    pub secret_key: Option<SecretString>,
+    pub policy: AuthPolicy,
+    pub request_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults for everything but the data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            public_url: None,
+            secret_key: None,
+            policy: AuthPolicy::default(),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| default_database_url(&self.data_dir))
+    }
+}
+
+pub fn default_database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("nidan.db").display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_in_the_data_dir_by_default() {
+        let config = Config::new("/var/lib/nidan");
+        assert_eq!(config.database_url(), "sqlite:///var/lib/nidan/nidan.db");
+        let relative = Config::new("nidan-data");
+        assert_eq!(relative.database_url(), "sqlite://nidan-data/nidan.db");
+    }
+}

@@ -1,0 +1,15 @@
+//! nidan (二段): a self-hosted sign-in service with two-step verification.
+//!
+//! Layers point down: `web` → `auth` → `store`, `crypto`. See `../shared/design.md`.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod store;
+pub mod web;
+
+pub use app::{App, RunningApp};
+pub use config::Config;

@@ -1,0 +1,212 @@
+//! The `nidan` binary: parse the command line and call into the library.
+//! Failures print exactly one line on stderr and exit with 1.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use secrecy::SecretString;
+use tracing_subscriber::EnvFilter;
+
+use nidan::auth::{AuthPolicy, AuthService};
+use nidan::cli::{Cli, Command, ServeArgs, StoreArgs, UserCommand};
+use nidan::clock::SystemClock;
+use nidan::config::{Config, default_database_url};
+use nidan::{App, store};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error");
+            eprintln!("{first} (see nidan --help)");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(cli.store, args).await,
+        Command::Migrate => {
+            let url = database_url(&cli.store);
+            ensure_sqlite_dir(&cli.store)?;
+            store::open(&url).await?;
+            println!("database is up to date: {}", redact_url(&url));
+            Ok(())
+        }
+        Command::User { command } => user(cli.store, command).await,
+    }
+}
+
+async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = Config::new(store.data_dir);
+    config.database_url = store.database_url;
+    config.listen = args.listen;
+    config.public_url = args.public_url;
+    config.secret_key = std::env::var("NIDAN_SECRET_KEY")
+        .ok()
+        .map(SecretString::from);
+    config.policy = AuthPolicy {
+        session_idle_timeout: args.session_idle_timeout.as_secs() as i64,
+        session_lifetime: args.session_lifetime.as_secs() as i64,
+        ..AuthPolicy::default()
+    };
+
+    let app = App::spawn(config, Arc::new(SystemClock)).await?;
+    tracing::info!(url = %app.public_url, "nidan is serving");
+    if let Some(url) = &app.setup_url {
+        tracing::info!("no account yet: open the setup link printed on stderr");
+        eprintln!("\nCreate the first administrator at:\n\n    {url}\n");
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    app.stop().await.context("server stopped with an error")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()> {
+    ensure_sqlite_dir(&store_args)?;
+    let store = store::open(&database_url(&store_args)).await?;
+    let auth = AuthService::new(store, Arc::new(SystemClock), AuthPolicy::default());
+    match command {
+        UserCommand::Add {
+            email,
+            password_stdin,
+            admin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let user = auth.add_user(&email, &password, admin).await?;
+            println!(
+                "created {}{}",
+                user.email,
+                if user.is_admin {
+                    " (administrator)"
+                } else {
+                    ""
+                }
+            );
+        }
+        UserCommand::List => {
+            println!("{:<40} {:<6} {:<6}", "EMAIL", "ADMIN", "LOCKED");
+            for u in auth.list_users().await? {
+                println!(
+                    "{:<40} {:<6} {:<6}",
+                    u.email,
+                    yes_no(u.is_admin),
+                    yes_no(u.locked)
+                );
+            }
+        }
+        UserCommand::SetPassword {
+            email,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            auth.set_password(&email, &password).await?;
+            println!("password changed; every session of {email} has ended");
+        }
+        UserCommand::Unlock { email } => {
+            auth.unlock(&email).await?;
+            println!("unlocked {email}");
+        }
+        UserCommand::Delete { email } => {
+            auth.delete_user(&email).await?;
+            println!("deleted {email}");
+        }
+    }
+    Ok(())
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// The whole of standard input, less one trailing line break.
+fn read_password(password_stdin: bool) -> anyhow::Result<SecretString> {
+    if !password_stdin {
+        bail!("--password-stdin is required: pass the password on standard input");
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("standard input is not valid UTF-8 text")?;
+    let trimmed = input
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&input);
+    if trimmed.is_empty() {
+        bail!("the password on standard input is empty");
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+fn database_url(args: &StoreArgs) -> String {
+    args.database_url
+        .clone()
+        .unwrap_or_else(|| default_database_url(&args.data_dir))
+}
+
+/// The default SQLite file needs its directory before the first command.
+fn ensure_sqlite_dir(args: &StoreArgs) -> anyhow::Result<()> {
+    if args.database_url.is_none() {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    }
+    Ok(())
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

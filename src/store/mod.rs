@@ -1,0 +1,180 @@
+//! Storage: the traits `auth` speaks to, and one module per backend. All SQL lives below here.
+
+mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::clock::UnixTime;
+use crate::crypto::TokenHash;
+
+pub use sqlite::SqliteStore;
+
+pub type UserId = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("an account with this email address already exists")]
+    Duplicate,
+    #[error("the server key does not match the one this database was created with")]
+    KeyMismatch,
+    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    UnsupportedUrl(String),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: UnixTime,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .field("is_admin", &self.is_admin)
+            .finish()
+    }
+}
+
+pub struct NewUser {
+    pub email: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub now: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub user_id: UserId,
+    pub email: String,
+    pub is_admin: bool,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// What a throttle looks like right after a failure was counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleState {
+    pub failures: i64,
+    pub locked_until: UnixTime,
+}
+
+/// How a throttle counts: `limit` failures within `window` seconds lock for `lock_for` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleRule {
+    pub limit: i64,
+    pub window: i64,
+    pub lock_for: i64,
+}
+
+#[async_trait]
+pub trait UserStore {
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// Sets the password and ends every session of the account but `keep`, in one transaction.
+    async fn set_password(
+        &self,
+        user_id: UserId,
+        password_hash: &str,
+        now: UnixTime,
+        keep: Option<&TokenHash>,
+    ) -> StoreResult<()>;
+    /// Deletes the account with its sessions; `false` when there was none.
+    async fn delete_user(&self, user_id: UserId) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait SessionStore {
+    async fn insert_session(
+        &self,
+        token: &TokenHash,
+        user_id: UserId,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
+    async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>>;
+    async fn touch_session(&self, token: &TokenHash, now: UnixTime) -> StoreResult<()>;
+    async fn delete_session(&self, token: &TokenHash) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ThrottleStore {
+    /// Counts one failure atomically and returns the state after it.
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        rule: ThrottleRule,
+    ) -> StoreResult<ThrottleState>;
+    /// The time until which `key` is locked, when it is locked at `now`.
+    async fn locked_until(&self, key: &str, now: UnixTime) -> StoreResult<Option<UnixTime>>;
+    async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SetupStore {
+    /// Drops any earlier setup token and keeps only this one.
+    async fn replace_setup_token(&self, token: &TokenHash, now: UnixTime) -> StoreResult<()>;
+    async fn clear_setup_tokens(&self) -> StoreResult<()>;
+    async fn setup_token_exists(&self, token: &TokenHash) -> StoreResult<bool>;
+    /// Spends the token and creates the first administrator in one transaction.
+    /// `None` when the token is unknown or an account already exists.
+    async fn create_first_admin(
+        &self,
+        token: &TokenHash,
+        user: NewUser,
+    ) -> StoreResult<Option<User>>;
+}
+
+#[async_trait]
+pub trait MetaStore {
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Records the fingerprint on first use; afterwards fails when it differs.
+    async fn check_key_fingerprint(&self, fingerprint: &str) -> StoreResult<()>;
+}
+
+pub trait Store:
+    UserStore + SessionStore + ThrottleStore + SetupStore + MetaStore + Send + Sync
+{
+}
+impl<T: UserStore + SessionStore + ThrottleStore + SetupStore + MetaStore + Send + Sync> Store
+    for T
+{
+}
+
+/// Opens the backend that the URL names and brings its schema up to date.
+pub async fn open(database_url: &str) -> StoreResult<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(database_url).await?)
+    } else {
+        return Err(StoreError::UnsupportedUrl(database_url.to_owned()));
+    };
+    store.migrate().await?;
+    Ok(store)
+}

@@ -1,0 +1,336 @@
+//! The embedded default backend: one SQLite file in WAL mode.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{FromRow, Row};
+
+use super::*;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // The CLI writes while a server runs: wait for the lock instead of failing.
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: i64,
+    email: String,
+    password_hash: String,
+    is_admin: bool,
+    created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            email: r.email,
+            password_hash: r.password_hash,
+            is_admin: r.is_admin,
+            created_at: r.created_at,
+        }
+    }
+}
+
+const USER_COLUMNS: &str = "id, email, password_hash, is_admin, created_at";
+
+async fn insert_user<'e, E>(executor: E, user: &NewUser) -> StoreResult<User>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let row: UserRow = sqlx::query_as(&format!(
+        "INSERT INTO users (email, password_hash, is_admin, created_at, password_changed_at)
+         VALUES (?1, ?2, ?3, ?4, ?4) RETURNING {USER_COLUMNS}"
+    ))
+    .bind(&user.email)
+    .bind(&user.password_hash)
+    .bind(user.is_admin)
+    .bind(user.now)
+    .fetch_one(executor)
+    .await?;
+    Ok(row.into())
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        insert_user(&self.pool, &user).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows: Vec<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn count_users(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn set_password(
+        &self,
+        user_id: UserId,
+        password_hash: &str,
+        now: UnixTime,
+        keep: Option<&TokenHash>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = ?1, password_changed_at = ?2 WHERE id = ?3")
+            .bind(password_hash)
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2")
+            .bind(user_id)
+            .bind(keep.map(|h| h.as_slice()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_user(&self, user_id: UserId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM users WHERE id = ?1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(
+        &self,
+        token: &TokenHash,
+        user_id: UserId,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at)
+             VALUES (?1, ?2, ?3, ?3, ?4)",
+        )
+        .bind(token.as_slice())
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT s.user_id, u.email, u.is_admin, s.created_at, s.last_seen_at, s.expires_at
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
+        )
+        .bind(token.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| SessionRecord {
+            user_id: r.get(0),
+            email: r.get(1),
+            is_admin: r.get(2),
+            created_at: r.get(3),
+            last_seen_at: r.get(4),
+            expires_at: r.get(5),
+        }))
+    }
+
+    async fn touch_session(&self, token: &TokenHash, now: UnixTime) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = ?1 WHERE token_hash = ?2 AND last_seen_at < ?1",
+        )
+        .bind(now)
+        .bind(token.as_slice())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, token: &TokenHash) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?1")
+            .bind(token.as_slice())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        rule: ThrottleRule,
+    ) -> StoreResult<ThrottleState> {
+        // One statement: a fresh window restarts the count, the limit sets the lock.
+        // SET expressions read the row as it was before the update.
+        let row = sqlx::query(
+            "INSERT INTO throttles (key, failures, window_start, locked_until)
+             VALUES (?1, 1, ?2, CASE WHEN 1 >= ?4 THEN ?2 + ?5 ELSE 0 END)
+             ON CONFLICT (key) DO UPDATE SET
+               failures = CASE WHEN throttles.window_start <= ?2 - ?3 THEN 1
+                               ELSE throttles.failures + 1 END,
+               window_start = CASE WHEN throttles.window_start <= ?2 - ?3 THEN ?2
+                                   ELSE throttles.window_start END,
+               locked_until = CASE WHEN (CASE WHEN throttles.window_start <= ?2 - ?3 THEN 1
+                                              ELSE throttles.failures + 1 END) >= ?4
+                                   THEN ?2 + ?5 ELSE throttles.locked_until END
+             RETURNING failures, locked_until",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(rule.window)
+        .bind(rule.limit)
+        .bind(rule.lock_for)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ThrottleState {
+            failures: row.get(0),
+            locked_until: row.get(1),
+        })
+    }
+
+    async fn locked_until(&self, key: &str, now: UnixTime) -> StoreResult<Option<UnixTime>> {
+        Ok(sqlx::query_scalar(
+            "SELECT locked_until FROM throttles WHERE key = ?1 AND locked_until > ?2",
+        )
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM throttles WHERE key = ?1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SetupStore for SqliteStore {
+    async fn replace_setup_token(&self, token: &TokenHash, now: UnixTime) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM setup_tokens")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO setup_tokens (token_hash, created_at) VALUES (?1, ?2)")
+            .bind(token.as_slice())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn clear_setup_tokens(&self) -> StoreResult<()> {
+        sqlx::query("DELETE FROM setup_tokens")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn setup_token_exists(&self, token: &TokenHash) -> StoreResult<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM setup_tokens WHERE token_hash = ?1")
+                .bind(token.as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn create_first_admin(
+        &self,
+        token: &TokenHash,
+        user: NewUser,
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.pool.begin().await?;
+        // The DELETE comes first so that this transaction takes the write lock at once.
+        let spent = sqlx::query("DELETE FROM setup_tokens WHERE token_hash = ?1")
+            .bind(token.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await?;
+        if spent.rows_affected() != 1 || users != 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let created = insert_user(&mut *tx, &user).await?;
+        tx.commit().await?;
+        Ok(Some(created))
+    }
+}
+
+#[async_trait]
+impl MetaStore for SqliteStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn check_key_fingerprint(&self, fingerprint: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO server_meta (key, value) VALUES ('key_fingerprint', ?1)
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(fingerprint)
+        .execute(&self.pool)
+        .await?;
+        let stored: String =
+            sqlx::query_scalar("SELECT value FROM server_meta WHERE key = 'key_fingerprint'")
+                .fetch_one(&self.pool)
+                .await?;
+        if crate::crypto::ct_eq(stored.as_bytes(), fingerprint.as_bytes()) {
+            Ok(())
+        } else {
+            Err(StoreError::KeyMismatch)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+use std::net::SocketAddr;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum_extra::extract::cookie::CookieJar;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{Chrome, refusal};
+use crate::auth::{LoginAttempt, LoginOutcome};
+use crate::web::csrf::CsrfToken;
+use crate::web::form::WebForm;
+use crate::web::session::{MaybeUser, local_path, session_cookie};
+use crate::web::{Lang, WebError, WebState};
+
+pub fn router() -> Router<WebState> {
+    Router::new().route("/login", get(show).post(submit))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginQuery {
+    next: String,
+    signed_out: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginForm {
+    email: String,
+    password: String,
+    next: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    email: String,
+    next: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+}
+
+fn target(next: &str) -> &str {
+    local_path(next).unwrap_or("/")
+}
+
+async fn show(
+    lang: Lang,
+    csrf: CsrfToken,
+    MaybeUser(user): MaybeUser,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let q: LoginQuery =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    if user.is_some() {
+        return Redirect::to(target(&q.next)).into_response();
+    }
+    LoginPage {
+        chrome: Chrome::new(lang, csrf, false),
+        email: String::new(),
+        next: local_path(&q.next).unwrap_or_default().to_owned(),
+        error: None,
+        notice: (!q.signed_out.is_empty()).then_some(lang.texts().signed_out_notice),
+    }
+    .into_response()
+}
+
+async fn submit(
+    State(state): State<WebState>,
+    lang: Lang,
+    csrf: CsrfToken,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    WebForm(form): WebForm<LoginForm>,
+) -> Result<Response, WebError> {
+    let attempt = LoginAttempt {
+        email: form.email.clone(),
+        password: SecretString::from(form.password),
+        client_ip: peer.ip(),
+    };
+    match state.auth().sign_in(attempt).await {
+        Ok(LoginOutcome::SignedIn(session)) => {
+            let jar = jar.add(session_cookie(session.token, state.0.secure_cookies));
+            Ok((jar, Redirect::to(target(&form.next))).into_response())
+        }
+        Err(err) => {
+            let (status, message) = refusal(lang, state.auth().now(), err)?;
+            let page = LoginPage {
+                chrome: Chrome::new(lang, csrf, false),
+                email: form.email.chars().take(254).collect(),
+                next: local_path(&form.next).unwrap_or_default().to_owned(),
+                error: Some(message),
+                notice: None,
+            };
+            Ok((status, page).into_response())
+        }
+    }
+}

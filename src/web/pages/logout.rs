@@ -1,0 +1,20 @@
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use axum_extra::extract::cookie::CookieJar;
+
+use crate::web::session::{session_removal, session_token};
+use crate::web::{WebError, WebState};
+
+pub fn router() -> Router<WebState> {
+    Router::new().route("/logout", post(sign_out))
+}
+
+async fn sign_out(State(state): State<WebState>, jar: CookieJar) -> Result<Response, WebError> {
+    if let Some(token) = session_token(&jar) {
+        state.auth().sign_out(&token).await?;
+    }
+    let jar = jar.remove(session_removal());
+    Ok((jar, Redirect::to("/login?signed_out=1")).into_response())
+}
