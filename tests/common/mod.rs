@@ -1,0 +1,242 @@
+//! One harness for the integration tests: start the real app on 127.0.0.1:0 with a
+//! temporary data directory and a settable clock, and talk HTTP to it.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use nidan::clock::{Clock, ManualClock, SystemClock};
+use nidan::{App, Config, RunningApp};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION};
+use scraper::{Html, Selector};
+use tempfile::TempDir;
+
+pub const ADMIN_EMAIL: &str = "admin@example.jp";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: ManualClock,
+    pub client: reqwest::Client,
+    pub data_dir: TempDir,
+    pub setup_url: Option<String>,
+    running: Option<RunningApp>,
+}
+
+pub fn config(data_dir: &Path) -> Config {
+    let mut config = Config::new(data_dir);
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config
+}
+
+/// A client that keeps cookies and does not follow redirects, as the tests check them.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    spawn_in(data_dir, config).await
+}
+
+pub async fn spawn_in(data_dir: TempDir, make: impl FnOnce(&Path) -> Config) -> TestApp {
+    init_tracing();
+    let clock = ManualClock::new(SystemClock.now());
+    let running = App::spawn(make(data_dir.path()), Arc::new(clock.clone()))
+        .await
+        .expect("app starts");
+    TestApp {
+        base: format!("http://{}", running.addr),
+        setup_url: running.setup_url.clone(),
+        clock,
+        client: client(),
+        data_dir,
+        running: Some(running),
+    }
+}
+
+fn init_tracing() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    }
+}
+
+impl TestApp {
+    /// An app with an administrator, created through the setup link.
+    pub async fn with_admin() -> TestApp {
+        let app = spawn_app().await;
+        let setup = app.setup_url.clone().expect("fresh app offers setup");
+        let browser = client();
+        let resp = post_form(
+            &browser,
+            &setup,
+            &setup,
+            &[
+                ("email", ADMIN_EMAIL),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+        assert_is_redirect_to(&resp, "/mypage");
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_html(&self, path: &str) -> (StatusCode, Html) {
+        get_html(&self.client, &self.url(path)).await
+    }
+
+    /// Fetches `form_page` for its CSRF token, then posts `fields` (and the token) to `action`.
+    pub async fn post(
+        &self,
+        form_page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        post_form(
+            &self.client,
+            &self.url(form_page),
+            &self.url(action),
+            fields,
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn logout(&self) -> reqwest::Response {
+        self.post("/mypage", "/logout", &[]).await
+    }
+
+    /// Runs the built `nidan` binary on this app's data directory.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        let dir = self.data_dir.path().to_str().unwrap();
+        all.extend(["--data-dir", dir]);
+        run_cli(&all, stdin)
+    }
+
+    /// Stops the server, keeping its data directory.
+    pub async fn stop(mut self) -> TempDir {
+        self.running.take().unwrap().stop().await.unwrap();
+        self.data_dir
+    }
+}
+
+pub fn run_cli(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nidan"))
+        .args(args)
+        .env_remove("NIDAN_DATA_DIR")
+        .env_remove("NIDAN_DATABASE_URL")
+        .env_remove("NIDAN_SECRET_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+pub async fn get_html(client: &reqwest::Client, url: &str) -> (StatusCode, Html) {
+    let resp = client.get(url).send().await.unwrap();
+    let status = resp.status();
+    (status, Html::parse_document(&resp.text().await.unwrap()))
+}
+
+pub async fn post_form(
+    client: &reqwest::Client,
+    form_page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let (_, page) = get_html(client, form_page).await;
+    let token = csrf_token(&page).expect("page has a CSRF token");
+    let mut body: Vec<(&str, &str)> = fields.to_vec();
+    body.push(("csrf_token", &token));
+    client.post(action).form(&body).send().await.unwrap()
+}
+
+pub fn csrf_token(page: &Html) -> Option<String> {
+    attr(page, "input[name=csrf_token]", "value")
+}
+
+pub fn select(page: &Html, css: &str) -> Vec<String> {
+    let selector = Selector::parse(css).unwrap();
+    page.select(&selector)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect()
+}
+
+pub fn text(page: &Html, css: &str) -> String {
+    select(page, css).join(" ")
+}
+
+pub fn attr(page: &Html, css: &str, name: &str) -> Option<String> {
+    let selector = Selector::parse(css).unwrap();
+    page.select(&selector)
+        .next()
+        .and_then(|e| e.value().attr(name))
+        .map(str::to_owned)
+}
+
+pub fn location(headers: &HeaderMap) -> &str {
+    headers
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+#[track_caller]
+pub fn assert_is_redirect_to(resp: &reqwest::Response, to: &str) {
+    assert!(
+        resp.status().is_redirection(),
+        "expected a redirect to {to}, got {}",
+        resp.status()
+    );
+    assert_eq!(location(resp.headers()), to);
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A failed command says what is wrong in exactly one line and exits with 1.
+#[track_caller]
+pub fn assert_cli_fails(output: &Output, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
+    assert!(err.contains(needle), "{needle:?} not in {err:?}");
+}

@@ -1,0 +1,13 @@
+//! One integration-test binary: the real app over HTTP, and the real CLI.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod csrf;
+mod hardening;
+mod language;
+mod login;
+mod sessions;
+mod setup;
+mod throttle;

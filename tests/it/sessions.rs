@@ -1,0 +1,152 @@
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use nidan::clock::Clock;
+
+use crate::common::*;
+
+fn session_cookie(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find_map(|c| c.strip_prefix("nidan_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("a session cookie")
+}
+
+fn cookie_attributes(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("nidan_session="))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_sign_in_gets_a_new_token_and_only_its_hash_is_stored() {
+    let app = TestApp::with_admin().await;
+    let first = app.login(ADMIN_EMAIL, PASSWORD).await;
+    let attributes = cookie_attributes(&first);
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(attributes.contains(attribute), "{attributes}");
+    }
+    assert!(!attributes.contains("Secure"), "plain http here");
+    let first = session_cookie(&first);
+    let other_browser = client();
+    let second = post_form(
+        &other_browser,
+        &app.url("/login"),
+        &app.url("/login"),
+        &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+    )
+    .await;
+    let second = session_cookie(&second);
+    assert_ne!(first, second);
+    assert_eq!(first.len(), 43, "256 bits, base64url");
+
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        app.data_dir.path().join("nidan.db").display()
+    ))
+    .await
+    .unwrap();
+    let rows = sqlx::query("SELECT token_hash FROM sessions")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    let stored: Vec<Vec<u8>> = rows.iter().map(|r| r.get(0)).collect();
+    let hash = |t: &str| Sha256::digest(t.as_bytes()).to_vec();
+    assert!(stored.contains(&hash(&first)));
+    assert!(stored.contains(&hash(&second)));
+    for token_hash in &stored {
+        assert_ne!(token_hash.as_slice(), first.as_bytes());
+        assert_ne!(token_hash.as_slice(), second.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn secure_cookies_under_an_https_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_in(dir, |d| {
+        let mut c = config(d);
+        c.public_url = Some("https://login.example.home".into());
+        c
+    })
+    .await;
+    assert!(
+        app.setup_url
+            .as_deref()
+            .unwrap()
+            .starts_with("https://login.example.home/setup/")
+    );
+    let out = app.cli(
+        &["user", "add", ADMIN_EMAIL, "--password-stdin"],
+        Some(PASSWORD),
+    );
+    assert!(out.status.success());
+    let resp = app.login(ADMIN_EMAIL, PASSWORD).await;
+    assert!(cookie_attributes(&resp).contains("Secure"));
+}
+
+#[tokio::test]
+async fn idle_sessions_end_after_the_idle_timeout() {
+    let app = TestApp::with_admin().await;
+    app.login(ADMIN_EMAIL, PASSWORD).await;
+    app.clock.advance(12 * 3600 - 60);
+    assert_eq!(app.get("/mypage").await.status(), 200, "used within 12 h");
+    app.clock.advance(12 * 3600 - 60);
+    assert_eq!(
+        app.get("/mypage").await.status(),
+        200,
+        "each use restarts the idle time"
+    );
+    app.clock.advance(12 * 3600);
+    assert_is_redirect_to(&app.get("/mypage").await, "/login?next=%2Fmypage");
+    // And it stays gone.
+    app.clock.advance(-12 * 3600);
+    assert_eq!(app.get("/mypage").await.status(), 303);
+}
+
+#[tokio::test]
+async fn busy_sessions_still_end_after_the_absolute_lifetime() {
+    let app = TestApp::with_admin().await;
+    app.login(ADMIN_EMAIL, PASSWORD).await;
+    let start = app.clock.now();
+    while app.clock.now() - start < 7 * 24 * 3600 - 11 * 3600 {
+        app.clock.advance(11 * 3600);
+        assert_eq!(app.get("/").await.status(), 200);
+    }
+    app.clock.set(start + 7 * 24 * 3600);
+    assert_is_redirect_to(&app.get("/").await, "/login");
+}
+
+#[tokio::test]
+async fn a_signed_out_token_cannot_be_replayed() {
+    let app = TestApp::with_admin().await;
+    let token = session_cookie(&app.login(ADMIN_EMAIL, PASSWORD).await);
+    assert_eq!(app.logout().await.status(), 303);
+    let replay = client()
+        .get(app.url("/mypage"))
+        .header("cookie", format!("nidan_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_is_redirect_to(&replay, "/login?next=%2Fmypage");
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_session() {
+    let app = TestApp::with_admin().await;
+    app.login(ADMIN_EMAIL, PASSWORD).await;
+    assert_eq!(app.get("/mypage").await.status(), 200);
+    let out = app.cli(
+        &["user", "set-password", ADMIN_EMAIL, "--password-stdin"],
+        Some("a brand new password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.get("/mypage").await.status(), 303);
+    assert_eq!(app.login(ADMIN_EMAIL, PASSWORD).await.status(), 401);
+    assert_is_redirect_to(&app.login(ADMIN_EMAIL, "a brand new password").await, "/");
+}
