@@ -2,6 +2,7 @@
 
 pub mod key;
 pub mod password;
+pub mod seal;
 pub mod token;
 
 use hmac::{Hmac, Mac};
@@ -10,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 pub use key::{KeyError, ServerKey};
 pub use password::PasswordHasher;
+pub use seal::{SealError, Sealer};
 pub use token::{TokenHash, new_token, token_hash};
 
 /// HMAC-SHA256 of `data` under `key`.
