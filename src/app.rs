@@ -49,18 +49,27 @@ pub struct RunningApp {
     task: JoinHandle<std::io::Result<()>>,
 }
 
+/// Data directory, server key, database (migrated, key checked): what `serve` and the
+/// CLI's commands both start from.
+pub async fn prepare(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(AuthService, ServerKey), AppError> {
+    create_data_dir(&config.data_dir)?;
+    let key = ServerKey::load(
+        config.secret_key.as_ref().map(|s| s.expose_secret()),
+        &config.data_dir,
+    )?;
+    let store = store::open(&config.database_url()).await?;
+    store.check_key_fingerprint(&key.fingerprint()).await?;
+    let auth = AuthService::new(store, clock, config.policy.clone(), &key);
+    Ok((auth, key))
+}
+
 impl App {
     /// Prepares everything, binds `config.listen` (port 0 picks a free one) and serves.
     pub async fn spawn(config: Config, clock: Arc<dyn Clock>) -> Result<RunningApp, AppError> {
-        create_data_dir(&config.data_dir)?;
-        let key = ServerKey::load(
-            config.secret_key.as_ref().map(|s| s.expose_secret()),
-            &config.data_dir,
-        )?;
-        let store = store::open(&config.database_url()).await?;
-        store.check_key_fingerprint(&key.fingerprint()).await?;
-
-        let auth = AuthService::new(store, clock, config.policy.clone());
+        let (auth, key) = prepare(&config, clock).await?;
         let setup_token = auth.prepare_setup().await?;
 
         let listener = TcpListener::bind(config.listen)
@@ -113,7 +122,7 @@ impl RunningApp {
     }
 }
 
-fn create_data_dir(path: &std::path::Path) -> Result<(), AppError> {
+pub fn create_data_dir(path: &std::path::Path) -> Result<(), AppError> {
     let err = |source| AppError::DataDir {
         path: path.to_owned(),
         source,

@@ -66,6 +66,9 @@ pub struct ServeArgs {
     /// A session ends this long after sign-in, however busy.
     #[arg(long, env = "NIDAN_SESSION_LIFETIME", default_value = "7days", value_parser = humantime::parse_duration)]
     pub session_lifetime: Duration,
+    /// The name authenticator apps show next to the account.
+    #[arg(long, env = "NIDAN_TOTP_ISSUER", default_value = "nidan")]
+    pub totp_issuer: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,7 +82,7 @@ pub enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
-    /// List accounts: email, administrator, locked.
+    /// List accounts: email, administrator, two-step verification, locked.
     List,
     /// Set a new password (read from standard input) and end the account's sessions.
     SetPassword {
@@ -91,6 +94,9 @@ pub enum UserCommand {
     Unlock { email: String },
     /// Delete an account and its sessions.
     Delete { email: String },
+    /// Turn off two-step verification (lost phone, no backup code) and end every session.
+    #[command(name = "reset-2fa")]
+    Reset2fa { email: String },
 }
 
 #[cfg(test)]

@@ -10,11 +10,11 @@ use clap::Parser;
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 
-use nidan::auth::{AuthPolicy, AuthService};
+use nidan::App;
+use nidan::auth::AuthPolicy;
 use nidan::cli::{Cli, Command, ServeArgs, StoreArgs, UserCommand};
 use nidan::clock::SystemClock;
-use nidan::config::{Config, default_database_url};
-use nidan::{App, store};
+use nidan::config::Config;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -55,10 +55,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(cli.store, args).await,
         Command::Migrate => {
-            let url = database_url(&cli.store);
-            ensure_sqlite_dir(&cli.store)?;
-            store::open(&url).await?;
-            println!("database is up to date: {}", redact_url(&url));
+            let config = store_config(cli.store);
+            nidan::app::prepare(&config, Arc::new(SystemClock)).await?;
+            println!(
+                "database is up to date: {}",
+                redact_url(&config.database_url())
+            );
             Ok(())
         }
         Command::User { command } => user(cli.store, command).await,
@@ -111,10 +113,18 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The configuration every command shares: where the data and the key are.
+fn store_config(store: StoreArgs) -> Config {
+    let mut config = Config::new(store.data_dir);
+    config.database_url = store.database_url;
+    config.secret_key = std::env::var("NIDAN_SECRET_KEY")
+        .ok()
+        .map(SecretString::from);
+    config
+}
+
 async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()> {
-    ensure_sqlite_dir(&store_args)?;
-    let store = store::open(&database_url(&store_args)).await?;
-    let auth = AuthService::new(store, Arc::new(SystemClock), AuthPolicy::default());
+    let (auth, _) = nidan::app::prepare(&store_config(store_args), Arc::new(SystemClock)).await?;
     match command {
         UserCommand::Add {
             email,
@@ -134,15 +144,23 @@ async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()>
             );
         }
         UserCommand::List => {
-            println!("{:<40} {:<6} {:<6}", "EMAIL", "ADMIN", "LOCKED");
+            println!(
+                "{:<40} {:<6} {:<6} {:<6}",
+                "EMAIL", "ADMIN", "2FA", "LOCKED"
+            );
             for u in auth.list_users().await? {
                 println!(
-                    "{:<40} {:<6} {:<6}",
+                    "{:<40} {:<6} {:<6} {:<6}",
                     u.email,
                     yes_no(u.is_admin),
+                    if u.two_factor { "on" } else { "off" },
                     yes_no(u.locked)
                 );
             }
+        }
+        UserCommand::Reset2fa { email } => {
+            auth.reset_two_factor(&email).await?;
+            println!("two-step verification is off for {email}; every session of it has ended");
         }
         UserCommand::SetPassword {
             email,
@@ -185,21 +203,6 @@ fn read_password(password_stdin: bool) -> anyhow::Result<SecretString> {
         bail!("the password on standard input is empty");
     }
     Ok(SecretString::from(trimmed.to_owned()))
-}
-
-fn database_url(args: &StoreArgs) -> String {
-    args.database_url
-        .clone()
-        .unwrap_or_else(|| default_database_url(&args.data_dir))
-}
-
-/// The default SQLite file needs its directory before the first command.
-fn ensure_sqlite_dir(args: &StoreArgs) -> anyhow::Result<()> {
-    if args.database_url.is_none() {
-        std::fs::create_dir_all(&args.data_dir)
-            .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-    }
-    Ok(())
 }
 
 fn redact_url(url: &str) -> String {

@@ -11,6 +11,8 @@ use crate::store::{NewUser, User};
 pub struct UserSummary {
     pub email: String,
     pub is_admin: bool,
+    pub two_factor: bool,
+    /// Sign-in or second step locked after too many failures.
     pub locked: bool,
 }
 
@@ -62,11 +64,11 @@ impl AuthService {
         Ok(())
     }
 
-    /// Lifts the sign-in lock of an account.
+    /// Lifts the sign-in and second-step locks of an account.
     pub async fn unlock(&self, email: &str) -> AuthResult<()> {
         let user = self.existing_user(email).await?;
         self.store.clear_throttle(&account_key(&user.email)).await?;
-        Ok(())
+        self.clear_second_step_lock(user.id).await
     }
 
     pub async fn list_users(&self) -> AuthResult<Vec<UserSummary>> {
@@ -77,17 +79,19 @@ impl AuthService {
                 .store
                 .locked_until(&account_key(&user.email), now)
                 .await?
-                .is_some();
+                .is_some()
+                || self.second_step_locked(user.id).await?;
             out.push(UserSummary {
                 email: user.email,
                 is_admin: user.is_admin,
+                two_factor: user.totp_enabled,
                 locked,
             });
         }
         Ok(out)
     }
 
-    async fn existing_user(&self, email: &str) -> AuthResult<User> {
+    pub(crate) async fn existing_user(&self, email: &str) -> AuthResult<User> {
         let email = normalise_email(email)?;
         self.store
             .user_by_email(&email)

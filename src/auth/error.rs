@@ -1,4 +1,5 @@
 use crate::clock::UnixTime;
+use crate::crypto::SealError;
 use crate::store::StoreError;
 
 /// What a use-case can refuse. The messages are for logs and the CLI; pages use their own words.
@@ -22,6 +23,28 @@ pub enum AuthError {
     UnknownUser(String),
     #[error("this setup link is not valid (already used, or an account exists)")]
     SetupLinkInvalid,
+    #[error("wrong password")]
+    WrongPassword,
+    #[error("a code is 6 digits")]
+    CodeFormat,
+    #[error("a backup code is 10 letters and digits")]
+    BackupCodeFormat,
+    #[error("wrong code")]
+    WrongCode { attempts_left: Option<i64> },
+    #[error("too many wrong codes; sign in again")]
+    TooManyWrongCodes,
+    #[error("the sign-in has expired; sign in again")]
+    PendingExpired,
+    #[error("too many wrong codes for this account; try again later")]
+    SecondStepLocked { until: UnixTime },
+    #[error("the set-up has expired; start again")]
+    SetupExpired,
+    #[error("two-step verification is already on")]
+    TwoFactorAlreadyOn,
+    #[error("two-step verification is not on for this account")]
+    TwoFactorOff,
+    #[error(transparent)]
+    Seal(#[from] SealError),
     #[error(transparent)]
     Store(StoreError),
 }

@@ -1,5 +1,5 @@
-//! Sign-in with email and password. The second step (TOTP) will sit between
-//! "password accepted" and "session started".
+//! Sign-in with email and password. For accounts with two-step verification the
+//! second step sits between "password accepted" and "session started".
 
 use std::net::IpAddr;
 
@@ -13,11 +13,17 @@ pub struct LoginAttempt {
     pub email: String,
     pub password: SecretString,
     pub client_ip: IpAddr,
+    /// Where to go after a second step (a local path the caller has checked).
+    pub next: String,
 }
 
 #[derive(Debug)]
 pub enum LoginOutcome {
     SignedIn(NewSession),
+    /// The password was right; the token is for the pending-sign-in cookie.
+    SecondStepRequired {
+        pending_token: String,
+    },
 }
 
 impl AuthService {
@@ -53,6 +59,11 @@ impl AuthService {
             }
         };
         self.store.clear_throttle(&account).await?;
+        if user.totp_enabled {
+            tracing::info!(user_id = user.id, "password accepted, second step due");
+            let pending_token = self.start_pending_login(user.id, &attempt.next).await?;
+            return Ok(LoginOutcome::SecondStepRequired { pending_token });
+        }
         tracing::info!(user_id = user.id, "signed in");
         Ok(LoginOutcome::SignedIn(self.start_session(user.id).await?))
     }

@@ -8,11 +8,12 @@ mod password_policy;
 mod session;
 mod setup;
 mod throttle;
+mod two_factor;
 
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::crypto::PasswordHasher;
+use crate::crypto::{PasswordHasher, Sealer, ServerKey};
 use crate::store::{Store, ThrottleRule};
 
 pub use accounts::UserSummary;
@@ -21,6 +22,12 @@ pub use error::AuthError;
 pub use login::{LoginAttempt, LoginOutcome};
 pub use password_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 pub use session::{NewSession, SignedIn};
+pub use two_factor::{
+    PENDING_LIFETIME_SECS, PENDING_MAX_FAILURES, SecondFactor, SecondStepDone, TotpSetup,
+    TwoFactorStatus,
+};
+
+use two_factor::TwoFactorKeys;
 
 pub type AuthResult<T> = Result<T, AuthError>;
 
@@ -35,6 +42,10 @@ pub struct AuthPolicy {
     pub account_throttle: ThrottleRule,
     /// Failed sign-ins per client address (looser: many people may share one).
     pub ip_throttle: ThrottleRule,
+    /// Wrong second-step codes per account, across all its pending sign-ins.
+    pub second_step_throttle: ThrottleRule,
+    /// The issuer name authenticator apps show next to the account.
+    pub totp_issuer: String,
 }
 
 impl Default for AuthPolicy {
@@ -52,6 +63,12 @@ impl Default for AuthPolicy {
                 window: 15 * 60,
                 lock_for: 15 * 60,
             },
+            second_step_throttle: ThrottleRule {
+                limit: 10,
+                window: 15 * 60,
+                lock_for: 15 * 60,
+            },
+            totp_issuer: "nidan".to_owned(),
         }
     }
 }
@@ -62,15 +79,25 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
     policy: AuthPolicy,
+    keys: Arc<TwoFactorKeys>,
 }
 
 impl AuthService {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policy: AuthPolicy) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        policy: AuthPolicy,
+        key: &ServerKey,
+    ) -> Self {
         Self {
             store,
             clock,
             hasher: PasswordHasher::new(),
             policy,
+            keys: Arc::new(TwoFactorKeys {
+                sealer: Sealer::new(&key.derive("totp-secrets")),
+                backup_code_key: key.derive("backup-codes"),
+            }),
         }
     }
 

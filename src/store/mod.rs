@@ -46,6 +46,7 @@ pub struct User {
     pub password_hash: String,
     pub is_admin: bool,
     pub created_at: UnixTime,
+    pub totp_enabled: bool,
 }
 
 impl fmt::Debug for User {
@@ -55,6 +56,7 @@ impl fmt::Debug for User {
             .field("email", &self.email)
             .field("password_hash", &"<redacted>")
             .field("is_admin", &self.is_admin)
+            .field("totp_enabled", &self.totp_enabled)
             .finish()
     }
 }
@@ -95,6 +97,7 @@ pub struct ThrottleRule {
 pub trait UserStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, user_id: UserId) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
     /// Sets the password and ends every session of the account but `keep`, in one transaction.
@@ -159,12 +162,112 @@ pub trait MetaStore {
     async fn check_key_fingerprint(&self, fingerprint: &str) -> StoreResult<()>;
 }
 
+/// The confirmed TOTP credential of an account.
+pub struct TotpCredential {
+    pub sealed_secret: Vec<u8>,
+    pub last_used_step: i64,
+}
+
+/// A set-up in progress: the secret shown in the QR code, not yet confirmed.
+pub struct Enrollment {
+    pub user_id: UserId,
+    pub sealed_secret: Vec<u8>,
+    pub created_at: UnixTime,
+}
+
+/// A sign-in whose password was right and whose second step is still due.
+#[derive(Debug, Clone)]
+pub struct PendingLogin {
+    pub user_id: UserId,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub failures: i64,
+    pub next: String,
+}
+
+/// Ends every session of an account and, when given, starts this one in their place.
+pub struct SessionRotation {
+    pub token: TokenHash,
+    pub now: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+#[async_trait]
+pub trait TwoFactorStore {
+    async fn totp_credential(&self, user_id: UserId) -> StoreResult<Option<TotpCredential>>;
+    /// Records `step` as used only when it is later than the last used one: of two
+    /// requests with the same code, exactly one gets `true`.
+    async fn advance_totp_step(&self, user_id: UserId, step: i64) -> StoreResult<bool>;
+
+    async fn put_enrollment(
+        &self,
+        session: &TokenHash,
+        user_id: UserId,
+        sealed_secret: &[u8],
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    async fn enrollment(&self, session: &TokenHash) -> StoreResult<Option<Enrollment>>;
+
+    /// In one transaction: the credential and a new set of backup codes replace any
+    /// earlier ones, set-ups in progress and pending sign-ins end, and sessions rotate.
+    async fn enable_totp(
+        &self,
+        user_id: UserId,
+        sealed_secret: &[u8],
+        last_used_step: i64,
+        backup_code_hashes: &[[u8; 32]],
+        rotation: &SessionRotation,
+    ) -> StoreResult<()>;
+    /// In one transaction: credential, backup codes, set-ups and pending sign-ins go,
+    /// and sessions rotate (all end when `rotation` is `None`). `false` when it was off.
+    async fn disable_totp(
+        &self,
+        user_id: UserId,
+        rotation: Option<&SessionRotation>,
+    ) -> StoreResult<bool>;
+    async fn replace_backup_codes(
+        &self,
+        user_id: UserId,
+        backup_code_hashes: &[[u8; 32]],
+        rotation: &SessionRotation,
+    ) -> StoreResult<()>;
+    /// Marks the code used; `true` for exactly one caller per code.
+    async fn spend_backup_code(
+        &self,
+        user_id: UserId,
+        code_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    async fn backup_codes_left(&self, user_id: UserId) -> StoreResult<i64>;
+
+    async fn insert_pending_login(
+        &self,
+        token: &TokenHash,
+        user_id: UserId,
+        now: UnixTime,
+        expires_at: UnixTime,
+        next: &str,
+    ) -> StoreResult<()>;
+    async fn pending_login(&self, token: &TokenHash) -> StoreResult<Option<PendingLogin>>;
+    /// Counts a wrong code; returns the failures so far (0 when the pending sign-in is gone).
+    async fn count_pending_failure(&self, token: &TokenHash) -> StoreResult<i64>;
+    /// Deletes the pending sign-in; `true` for exactly one caller.
+    async fn take_pending_login(&self, token: &TokenHash) -> StoreResult<bool>;
+}
+
 pub trait Store:
-    UserStore + SessionStore + ThrottleStore + SetupStore + MetaStore + Send + Sync
+    UserStore + SessionStore + ThrottleStore + SetupStore + TwoFactorStore + MetaStore + Send + Sync
 {
 }
-impl<T: UserStore + SessionStore + ThrottleStore + SetupStore + MetaStore + Send + Sync> Store
-    for T
+impl<T> Store for T where
+    T: UserStore
+        + SessionStore
+        + ThrottleStore
+        + SetupStore
+        + TwoFactorStore
+        + MetaStore
+        + Send
+        + Sync
 {
 }
 

@@ -42,6 +42,7 @@ struct UserRow {
     password_hash: String,
     is_admin: bool,
     created_at: i64,
+    totp_enabled: bool,
 }
 
 impl From<UserRow> for User {
@@ -52,20 +53,23 @@ impl From<UserRow> for User {
             password_hash: r.password_hash,
             is_admin: r.is_admin,
             created_at: r.created_at,
+            totp_enabled: r.totp_enabled,
         }
     }
 }
 
-const USER_COLUMNS: &str = "id, email, password_hash, is_admin, created_at";
+const USER_COLUMNS: &str = "id, email, password_hash, is_admin, created_at,
+    EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = users.id) AS totp_enabled";
 
 async fn insert_user<'e, E>(executor: E, user: &NewUser) -> StoreResult<User>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
-    let row: UserRow = sqlx::query_as(&format!(
+    let row: UserRow = sqlx::query_as(
         "INSERT INTO users (email, password_hash, is_admin, created_at, password_changed_at)
-         VALUES (?1, ?2, ?3, ?4, ?4) RETURNING {USER_COLUMNS}"
-    ))
+         VALUES (?1, ?2, ?3, ?4, ?4)
+         RETURNING id, email, password_hash, is_admin, created_at, FALSE AS totp_enabled",
+    )
     .bind(&user.email)
     .bind(&user.password_hash)
     .bind(user.is_admin)
@@ -88,6 +92,15 @@ impl UserStore for SqliteStore {
         .bind(email)
         .fetch_optional(&self.pool)
         .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn user_by_id(&self, user_id: UserId) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(Into::into))
     }
 
@@ -305,6 +318,269 @@ impl SetupStore for SqliteStore {
         let created = insert_user(&mut *tx, &user).await?;
         tx.commit().await?;
         Ok(Some(created))
+    }
+}
+
+/// Ends every session of the account and starts the rotated one, inside `tx`.
+async fn rotate_sessions(
+    tx: &mut sqlx::SqliteConnection,
+    user_id: UserId,
+    rotation: Option<&SessionRotation>,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(r) = rotation {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at)
+             VALUES (?1, ?2, ?3, ?3, ?4)",
+        )
+        .bind(r.token.as_slice())
+        .bind(user_id)
+        .bind(r.now)
+        .bind(r.expires_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_backup_codes(
+    tx: &mut sqlx::SqliteConnection,
+    user_id: UserId,
+    hashes: &[[u8; 32]],
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM backup_codes WHERE user_id = ?1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    for hash in hashes {
+        sqlx::query("INSERT INTO backup_codes (user_id, code_hash) VALUES (?1, ?2)")
+            .bind(user_id)
+            .bind(hash.as_slice())
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl TwoFactorStore for SqliteStore {
+    async fn totp_credential(&self, user_id: UserId) -> StoreResult<Option<TotpCredential>> {
+        let row = sqlx::query(
+            "SELECT sealed_secret, last_used_step FROM totp_credentials WHERE user_id = ?1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| TotpCredential {
+            sealed_secret: r.get(0),
+            last_used_step: r.get(1),
+        }))
+    }
+
+    async fn advance_totp_step(&self, user_id: UserId, step: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE totp_credentials SET last_used_step = ?2
+             WHERE user_id = ?1 AND last_used_step < ?2",
+        )
+        .bind(user_id)
+        .bind(step)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_enrollment(
+        &self,
+        session: &TokenHash,
+        user_id: UserId,
+        sealed_secret: &[u8],
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO totp_enrollments (session_hash, user_id, sealed_secret, created_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (session_hash) DO UPDATE SET
+               user_id = excluded.user_id, sealed_secret = excluded.sealed_secret,
+               created_at = excluded.created_at",
+        )
+        .bind(session.as_slice())
+        .bind(user_id)
+        .bind(sealed_secret)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn enrollment(&self, session: &TokenHash) -> StoreResult<Option<Enrollment>> {
+        let row = sqlx::query(
+            "SELECT user_id, sealed_secret, created_at FROM totp_enrollments WHERE session_hash = ?1",
+        )
+        .bind(session.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| Enrollment {
+            user_id: r.get(0),
+            sealed_secret: r.get(1),
+            created_at: r.get(2),
+        }))
+    }
+
+    async fn enable_totp(
+        &self,
+        user_id: UserId,
+        sealed_secret: &[u8],
+        last_used_step: i64,
+        backup_code_hashes: &[[u8; 32]],
+        rotation: &SessionRotation,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO totp_credentials (user_id, sealed_secret, last_used_step, enabled_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret,
+               last_used_step = excluded.last_used_step, enabled_at = excluded.enabled_at",
+        )
+        .bind(user_id)
+        .bind(sealed_secret)
+        .bind(last_used_step)
+        .bind(rotation.now)
+        .execute(&mut *tx)
+        .await?;
+        insert_backup_codes(&mut tx, user_id, backup_code_hashes).await?;
+        sqlx::query("DELETE FROM pending_logins WHERE user_id = ?1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        // Enrollments go with the sessions they belong to.
+        rotate_sessions(&mut tx, user_id, Some(rotation)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn disable_totp(
+        &self,
+        user_id: UserId,
+        rotation: Option<&SessionRotation>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM totp_credentials WHERE user_id = ?1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        insert_backup_codes(&mut tx, user_id, &[]).await?;
+        for table in ["totp_enrollments", "pending_logins"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = ?1"))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        rotate_sessions(&mut tx, user_id, rotation).await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn replace_backup_codes(
+        &self,
+        user_id: UserId,
+        backup_code_hashes: &[[u8; 32]],
+        rotation: &SessionRotation,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_backup_codes(&mut tx, user_id, backup_code_hashes).await?;
+        rotate_sessions(&mut tx, user_id, Some(rotation)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn spend_backup_code(
+        &self,
+        user_id: UserId,
+        code_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE backup_codes SET used_at = ?3
+             WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(code_hash.as_slice())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn backup_codes_left(&self, user_id: UserId) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM backup_codes WHERE user_id = ?1 AND used_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn insert_pending_login(
+        &self,
+        token: &TokenHash,
+        user_id: UserId,
+        now: UnixTime,
+        expires_at: UnixTime,
+        next: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO pending_logins (token_hash, user_id, created_at, expires_at, next)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(token.as_slice())
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .bind(next)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn pending_login(&self, token: &TokenHash) -> StoreResult<Option<PendingLogin>> {
+        let row = sqlx::query(
+            "SELECT user_id, created_at, expires_at, failures, next
+             FROM pending_logins WHERE token_hash = ?1",
+        )
+        .bind(token.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| PendingLogin {
+            user_id: r.get(0),
+            created_at: r.get(1),
+            expires_at: r.get(2),
+            failures: r.get(3),
+            next: r.get(4),
+        }))
+    }
+
+    async fn count_pending_failure(&self, token: &TokenHash) -> StoreResult<i64> {
+        let failures: Option<i64> = sqlx::query_scalar(
+            "UPDATE pending_logins SET failures = failures + 1 WHERE token_hash = ?1
+             RETURNING failures",
+        )
+        .bind(token.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(failures.unwrap_or(0))
+    }
+
+    async fn take_pending_login(&self, token: &TokenHash) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM pending_logins WHERE token_hash = ?1")
+            .bind(token.as_slice())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

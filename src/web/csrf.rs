@@ -28,6 +28,13 @@ fn form_token(key: &[u8; 32], csrf_cookie: &str, session_cookie: &str) -> String
     URL_SAFE_NO_PAD.encode(keyed_hash(key, data.as_bytes()))
 }
 
+/// The token for forms of a response that has just started a new session (the request's
+/// own token is bound to the session that ended).
+pub fn token_for_new_session(state: &WebState, jar: &CookieJar, session: &str) -> CsrfToken {
+    let cookie = jar.get(CSRF_COOKIE).map(|c| c.value()).unwrap_or_default();
+    CsrfToken(form_token(&state.0.csrf_key, cookie, session))
+}
+
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }

@@ -6,6 +6,7 @@ mod form;
 mod headers;
 mod i18n;
 mod pages;
+mod qr;
 mod session;
 
 use std::sync::Arc;

@@ -9,6 +9,8 @@ use super::{WebError, WebState};
 use crate::auth::SignedIn;
 
 pub const SESSION_COOKIE: &str = "nidan_session";
+/// A sign-in waiting for its second step: sent only to the `/login` pages, and not a session.
+pub const PENDING_COOKIE: &str = "nidan_pending";
 
 /// A browser-session cookie: it goes when the browser closes; the server ends it sooner.
 pub fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
@@ -22,6 +24,24 @@ pub fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
 
 pub fn session_removal() -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE).path("/").build()
+}
+
+pub fn pending_cookie(token: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((PENDING_COOKIE, token))
+        .path("/login")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(crate::auth::PENDING_LIFETIME_SECS))
+        .build()
+}
+
+pub fn pending_removal() -> Cookie<'static> {
+    Cookie::build(PENDING_COOKIE).path("/login").build()
+}
+
+pub fn pending_token(jar: &CookieJar) -> Option<String> {
+    jar.get(PENDING_COOKIE).map(|c| c.value().to_owned())
 }
 
 /// The session cookie's value, if any.

@@ -33,8 +33,8 @@ async fn user_commands_work_while_the_server_runs() {
     assert_eq!(
         rows,
         vec![
-            vec!["hanako@example.jp", "no", "no"],
-            vec!["taro@example.jp", "yes", "no"]
+            vec!["hanako@example.jp", "no", "off", "no"],
+            vec!["taro@example.jp", "yes", "off", "no"]
         ]
     );
 

@@ -14,7 +14,7 @@ use super::{Chrome, refusal};
 use crate::auth::{LoginAttempt, LoginOutcome};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
-use crate::web::session::{MaybeUser, local_path, session_cookie};
+use crate::web::session::{MaybeUser, local_path, pending_cookie, session_cookie};
 use crate::web::{Lang, WebError, WebState};
 
 pub fn router() -> Router<WebState> {
@@ -26,6 +26,8 @@ pub fn router() -> Router<WebState> {
 struct LoginQuery {
     next: String,
     signed_out: String,
+    /// Why a pending sign-in was sent back here.
+    reason: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -46,7 +48,20 @@ struct LoginPage {
     notice: Option<&'static str>,
 }
 
-fn target(next: &str) -> &str {
+/// Sends a pending sign-in back to the start, saying why.
+pub fn restart(reason: Restart) -> Redirect {
+    Redirect::to(match reason {
+        Restart::Expired => "/login?reason=expired",
+        Restart::TooManyCodes => "/login?reason=too_many_codes",
+    })
+}
+
+pub enum Restart {
+    Expired,
+    TooManyCodes,
+}
+
+pub fn target(next: &str) -> &str {
     local_path(next).unwrap_or("/")
 }
 
@@ -61,11 +76,17 @@ async fn show(
     if user.is_some() {
         return Redirect::to(target(&q.next)).into_response();
     }
+    let t = lang.texts();
+    let error = match q.reason.as_str() {
+        "expired" => Some(t.err_pending_expired.to_owned()),
+        "too_many_codes" => Some(t.err_too_many_codes.to_owned()),
+        _ => None,
+    };
     LoginPage {
         chrome: Chrome::new(lang, csrf, false),
         email: String::new(),
         next: local_path(&q.next).unwrap_or_default().to_owned(),
-        error: None,
+        error,
         notice: (!q.signed_out.is_empty()).then_some(lang.texts().signed_out_notice),
     }
     .into_response()
@@ -83,11 +104,17 @@ async fn submit(
         email: form.email.clone(),
         password: SecretString::from(form.password),
         client_ip: peer.ip(),
+        next: target(&form.next).to_owned(),
     };
+    let secure = state.0.secure_cookies;
     match state.auth().sign_in(attempt).await {
         Ok(LoginOutcome::SignedIn(session)) => {
-            let jar = jar.add(session_cookie(session.token, state.0.secure_cookies));
+            let jar = jar.add(session_cookie(session.token, secure));
             Ok((jar, Redirect::to(target(&form.next))).into_response())
+        }
+        Ok(LoginOutcome::SecondStepRequired { pending_token }) => {
+            let jar = jar.add(pending_cookie(pending_token, secure));
+            Ok((jar, Redirect::to("/login/2fa")).into_response())
         }
         Err(err) => {
             let (status, message) = refusal(lang, state.auth().now(), err)?;

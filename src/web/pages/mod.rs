@@ -4,14 +4,16 @@ mod home;
 mod login;
 mod logout;
 mod mypage;
+mod second_step;
 mod setup;
 mod static_files;
+mod two_step_settings;
 
 use axum::Router;
 use axum::http::StatusCode;
 
 use super::csrf::CsrfToken;
-use super::i18n::{Lang, Texts, minutes};
+use super::i18n::{Lang, Texts, attempts_left, minutes};
 use super::{WebError, WebState};
 use crate::auth::AuthError;
 
@@ -21,8 +23,10 @@ pub fn router() -> Router<WebState> {
         .merge(login::router())
         .merge(logout::router())
         .merge(mypage::router())
+        .merge(second_step::router())
         .merge(setup::router())
         .merge(static_files::router())
+        .merge(two_step_settings::router())
 }
 
 /// What the shared layout needs: the words, the CSRF token, and whether to show the menu.
@@ -53,11 +57,27 @@ fn refusal(lang: Lang, now: i64, err: AuthError) -> Result<(StatusCode, String),
         AuthError::WrongCredentials => (StatusCode::UNAUTHORIZED, t.err_wrong_credentials),
         AuthError::EmailTaken => (StatusCode::CONFLICT, t.err_email_taken),
         AuthError::SetupLinkInvalid => (StatusCode::NOT_FOUND, t.setup_invalid),
+        AuthError::WrongPassword => (StatusCode::UNAUTHORIZED, t.err_wrong_password),
+        AuthError::CodeFormat => (StatusCode::BAD_REQUEST, t.err_code_format),
+        AuthError::BackupCodeFormat => (StatusCode::BAD_REQUEST, t.err_backup_format),
+        AuthError::WrongCode { attempts_left: n } => {
+            let left = n.map(|n| attempts_left(lang, n)).unwrap_or_default();
+            let text = format!("{} {left}", t.err_wrong_code);
+            return Ok((StatusCode::UNAUTHORIZED, text.trim_end().to_owned()));
+        }
+        AuthError::SetupExpired => (StatusCode::BAD_REQUEST, t.err_setup_expired),
         AuthError::Throttled { until } => {
             let wait = minutes(lang, until - now);
             return Ok((
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("{} {wait}", t.err_throttled),
+            ));
+        }
+        AuthError::SecondStepLocked { until } => {
+            let wait = minutes(lang, until - now);
+            return Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("{} {wait}", t.err_second_step_locked),
             ));
         }
         other => return Err(WebError::Auth(other)),

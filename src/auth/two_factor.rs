@@ -1,0 +1,397 @@
+//! Two-step verification as the manual describes it: turn on (password again, QR code,
+//! first code, backup codes), the second step at sign-in (code or backup code), turn off.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use rand::rngs::OsRng;
+use secrecy::SecretString;
+
+use super::throttle::{account_key, ip_key};
+use super::{AuthError, AuthResult, AuthService, NewSession, SignedIn};
+use crate::crypto::{Sealer, TokenHash, keyed_hash, new_token, token_hash};
+use crate::otp::{self, backup_codes, totp};
+use crate::store::{SessionRotation, UserId};
+
+/// How long a set-up may take between the password and the first code.
+const SETUP_LIFETIME_SECS: i64 = 10 * 60;
+/// How long a sign-in may wait for its second step.
+pub const PENDING_LIFETIME_SECS: i64 = 5 * 60;
+/// Wrong codes one pending sign-in may take before it must start again.
+pub const PENDING_MAX_FAILURES: i64 = 5;
+
+/// The keys two-step verification needs, derived from the server key.
+pub(crate) struct TwoFactorKeys {
+    pub sealer: Sealer,
+    pub backup_code_key: [u8; 32],
+}
+
+/// What the set-up page shows: the QR code's URI and the key for typing by hand.
+pub struct TotpSetup {
+    pub otpauth_uri: String,
+    pub secret_base32: String,
+}
+
+impl fmt::Debug for TotpSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpSetup(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TwoFactorStatus {
+    pub enabled: bool,
+    pub backup_codes_left: i64,
+}
+
+/// A second step passed: the session, where to go, and (after a backup code) how many are left.
+#[derive(Debug)]
+pub struct SecondStepDone {
+    pub session: NewSession,
+    pub next: String,
+    pub backup_codes_left: Option<i64>,
+}
+
+/// Which second factor a person offers at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactor {
+    Totp,
+    BackupCode,
+}
+
+fn owner(user_id: UserId) -> Vec<u8> {
+    format!("nidan totp user:{user_id}").into_bytes()
+}
+
+fn second_step_key(user_id: UserId) -> String {
+    format!("2fa:{user_id}")
+}
+
+impl AuthService {
+    /// The password again, as the manual asks before any change; throttled like sign-in.
+    async fn recheck_password(
+        &self,
+        user: &SignedIn,
+        password: &SecretString,
+        ip: IpAddr,
+    ) -> AuthResult<()> {
+        let account = account_key(&user.email);
+        let ip = ip_key(ip);
+        self.check_not_throttled(&[&account, &ip]).await?;
+        let stored = self.store.user_by_id(user.user_id).await?;
+        let ok = self
+            .hasher
+            .verify(stored.as_ref().map(|u| u.password_hash.as_str()), password)
+            .await;
+        if ok {
+            return Ok(());
+        }
+        Err(match self.count_failure(&account, &ip).await? {
+            Some(until) => AuthError::Throttled { until },
+            None => AuthError::WrongPassword,
+        })
+    }
+
+    pub async fn two_factor_status(&self, user_id: UserId) -> AuthResult<TwoFactorStatus> {
+        let enabled = self.store.totp_credential(user_id).await?.is_some();
+        let backup_codes_left = if enabled {
+            self.store.backup_codes_left(user_id).await?
+        } else {
+            0
+        };
+        Ok(TwoFactorStatus {
+            enabled,
+            backup_codes_left,
+        })
+    }
+
+    /// Step 1 of turning it on: the password is right, so a new secret is made for this session.
+    pub async fn begin_totp_setup(
+        &self,
+        user: &SignedIn,
+        password: &SecretString,
+        ip: IpAddr,
+    ) -> AuthResult<()> {
+        if self.store.totp_credential(user.user_id).await?.is_some() {
+            return Err(AuthError::TwoFactorAlreadyOn);
+        }
+        self.recheck_password(user, password, ip).await?;
+        let mut secret = [0u8; otp::SECRET_BYTES];
+        rand::RngCore::fill_bytes(&mut OsRng, &mut secret);
+        let sealed = self.keys.sealer.seal(&secret, &owner(user.user_id));
+        self.store
+            .put_enrollment(&user.token_hash, user.user_id, &sealed, self.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Step 2: the secret of this session's set-up, while it is fresh.
+    pub async fn totp_setup(&self, user: &SignedIn) -> AuthResult<Option<TotpSetup>> {
+        let Some(secret) = self.enrollment_secret(user).await? else {
+            return Ok(None);
+        };
+        let secret_base32 = otp::secret_to_base32(&secret);
+        Ok(Some(TotpSetup {
+            otpauth_uri: otp::uri::otpauth_uri(
+                &self.policy.totp_issuer,
+                &user.email,
+                &secret_base32,
+            ),
+            secret_base32,
+        }))
+    }
+
+    async fn enrollment_secret(&self, user: &SignedIn) -> AuthResult<Option<Vec<u8>>> {
+        let Some(enrollment) = self.store.enrollment(&user.token_hash).await? else {
+            return Ok(None);
+        };
+        if enrollment.user_id != user.user_id
+            || self.now() - enrollment.created_at > SETUP_LIFETIME_SECS
+        {
+            return Ok(None);
+        }
+        let secret = self
+            .keys
+            .sealer
+            .open(&enrollment.sealed_secret, &owner(user.user_id))?;
+        Ok(Some(secret))
+    }
+
+    /// Step 2 → 3: the first code is right, so it is on. Returns the backup codes (shown
+    /// once) and the fresh session; every other session of the account has ended.
+    pub async fn confirm_totp_setup(
+        &self,
+        user: &SignedIn,
+        code: &str,
+    ) -> AuthResult<(Vec<String>, NewSession)> {
+        let code = totp::normalise_code(code).ok_or(AuthError::CodeFormat)?;
+        let secret = self
+            .enrollment_secret(user)
+            .await?
+            .ok_or(AuthError::SetupExpired)?;
+        let step = totp::verify(&secret, &code, self.now(), None).ok_or(AuthError::WrongCode {
+            attempts_left: None,
+        })?;
+        let sealed = self.keys.sealer.seal(&secret, &owner(user.user_id));
+        let (codes, hashes) = self.new_backup_codes();
+        let (session, rotation) = self.new_rotation();
+        self.store
+            .enable_totp(user.user_id, &sealed, step, &hashes, &rotation)
+            .await?;
+        tracing::info!(user_id = user.user_id, "two-step verification turned on");
+        Ok((codes, session))
+    }
+
+    /// Turns it off after the password; the secret and backup codes are deleted.
+    pub async fn disable_totp(
+        &self,
+        user: &SignedIn,
+        password: &SecretString,
+        ip: IpAddr,
+    ) -> AuthResult<NewSession> {
+        if self.store.totp_credential(user.user_id).await?.is_none() {
+            return Err(AuthError::TwoFactorOff);
+        }
+        self.recheck_password(user, password, ip).await?;
+        let (session, rotation) = self.new_rotation();
+        self.store
+            .disable_totp(user.user_id, Some(&rotation))
+            .await?;
+        tracing::info!(user_id = user.user_id, "two-step verification turned off");
+        Ok(session)
+    }
+
+    /// A new set of backup codes after the password; the old set dies.
+    pub async fn regenerate_backup_codes(
+        &self,
+        user: &SignedIn,
+        password: &SecretString,
+        ip: IpAddr,
+    ) -> AuthResult<(Vec<String>, NewSession)> {
+        if self.store.totp_credential(user.user_id).await?.is_none() {
+            return Err(AuthError::TwoFactorOff);
+        }
+        self.recheck_password(user, password, ip).await?;
+        let (codes, hashes) = self.new_backup_codes();
+        let (session, rotation) = self.new_rotation();
+        self.store
+            .replace_backup_codes(user.user_id, &hashes, &rotation)
+            .await?;
+        tracing::info!(user_id = user.user_id, "backup codes regenerated");
+        Ok((codes, session))
+    }
+
+    /// For an administrator: turns it off and ends every session of the account.
+    pub async fn reset_two_factor(&self, email: &str) -> AuthResult<()> {
+        let user = self.existing_user(email).await?;
+        if !self.store.disable_totp(user.id, None).await? {
+            return Err(AuthError::TwoFactorOff);
+        }
+        self.store.clear_throttle(&second_step_key(user.id)).await?;
+        tracing::info!(
+            user_id = user.id,
+            "two-step verification reset by an administrator"
+        );
+        Ok(())
+    }
+
+    pub(crate) async fn clear_second_step_lock(&self, user_id: UserId) -> AuthResult<()> {
+        self.store.clear_throttle(&second_step_key(user_id)).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn second_step_locked(&self, user_id: UserId) -> AuthResult<bool> {
+        let key = second_step_key(user_id);
+        Ok(self.store.locked_until(&key, self.now()).await?.is_some())
+    }
+
+    /// The password was right and the account has two-step verification: a pending
+    /// sign-in, bound to its own cookie, that opens nothing but the code pages.
+    pub(crate) async fn start_pending_login(
+        &self,
+        user_id: UserId,
+        next: &str,
+    ) -> AuthResult<String> {
+        let now = self.now();
+        let (token, hash) = new_token();
+        self.store
+            .insert_pending_login(&hash, user_id, now, now + PENDING_LIFETIME_SECS, next)
+            .await?;
+        Ok(token)
+    }
+
+    /// Whether the code pages may be shown for this pending-sign-in cookie.
+    pub async fn pending_login_valid(&self, token: &str) -> AuthResult<bool> {
+        Ok(self.live_pending(&token_hash(token)).await?.is_some())
+    }
+
+    async fn live_pending(
+        &self,
+        hash: &TokenHash,
+    ) -> AuthResult<Option<crate::store::PendingLogin>> {
+        match self.store.pending_login(hash).await? {
+            Some(p) if self.now() < p.expires_at => Ok(Some(p)),
+            Some(_) => {
+                self.store.take_pending_login(hash).await?;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The second step at sign-in, with a code from the app or a backup code.
+    #[tracing::instrument(skip_all, fields(factor = ?factor))]
+    pub async fn second_step(
+        &self,
+        pending_token: &str,
+        factor: SecondFactor,
+        code: &str,
+    ) -> AuthResult<SecondStepDone> {
+        let hash = token_hash(pending_token);
+        let pending = self
+            .live_pending(&hash)
+            .await?
+            .ok_or(AuthError::PendingExpired)?;
+        let user_id = pending.user_id;
+        let lock_key = second_step_key(user_id);
+        if let Some(until) = self.store.locked_until(&lock_key, self.now()).await? {
+            return Err(AuthError::SecondStepLocked { until });
+        }
+        let accepted = match factor {
+            SecondFactor::Totp => {
+                let code = totp::normalise_code(code).ok_or(AuthError::CodeFormat)?;
+                self.accept_totp(user_id, &code).await?
+            }
+            SecondFactor::BackupCode => {
+                let code = backup_codes::normalise(code).ok_or(AuthError::BackupCodeFormat)?;
+                let hash = keyed_hash(&self.keys.backup_code_key, code.as_bytes());
+                self.store
+                    .spend_backup_code(user_id, &hash, self.now())
+                    .await?
+            }
+        };
+        if !accepted {
+            return Err(self.second_step_failed(&hash, &lock_key).await?);
+        }
+        // Of two requests that both passed, only one may sign in with this pending login.
+        if !self.store.take_pending_login(&hash).await? {
+            return Err(AuthError::PendingExpired);
+        }
+        let backup_codes_left = match factor {
+            SecondFactor::BackupCode => Some(self.store.backup_codes_left(user_id).await?),
+            SecondFactor::Totp => None,
+        };
+        tracing::info!(user_id, "second step passed");
+        Ok(SecondStepDone {
+            session: self.start_session(user_id).await?,
+            next: pending.next,
+            backup_codes_left,
+        })
+    }
+
+    /// Checks the code and claims its step in one atomic update.
+    async fn accept_totp(&self, user_id: UserId, code: &str) -> AuthResult<bool> {
+        let Some(credential) = self.store.totp_credential(user_id).await? else {
+            return Err(AuthError::PendingExpired);
+        };
+        let secret = self
+            .keys
+            .sealer
+            .open(&credential.sealed_secret, &owner(user_id))?;
+        let step = totp::verify(&secret, code, self.now(), Some(credential.last_used_step));
+        Ok(match step {
+            Some(step) => self.store.advance_totp_step(user_id, step).await?,
+            None => false,
+        })
+    }
+
+    async fn second_step_failed(
+        &self,
+        pending: &TokenHash,
+        lock_key: &str,
+    ) -> AuthResult<AuthError> {
+        tracing::info!("second step failed");
+        let now = self.now();
+        let account = self
+            .store
+            .record_failure(lock_key, now, self.policy.second_step_throttle)
+            .await?;
+        let failures = self.store.count_pending_failure(pending).await?;
+        if account.locked_until > now {
+            return Ok(AuthError::SecondStepLocked {
+                until: account.locked_until,
+            });
+        }
+        if failures >= PENDING_MAX_FAILURES || failures == 0 {
+            self.store.take_pending_login(pending).await?;
+            return Ok(AuthError::TooManyWrongCodes);
+        }
+        Ok(AuthError::WrongCode {
+            attempts_left: Some(PENDING_MAX_FAILURES - failures),
+        })
+    }
+
+    fn new_backup_codes(&self) -> (Vec<String>, Vec<[u8; 32]>) {
+        let codes = backup_codes::generate(&mut OsRng);
+        let hashes = codes
+            .iter()
+            .map(|c| keyed_hash(&self.keys.backup_code_key, c.as_bytes()))
+            .collect();
+        let shown = codes.iter().map(|c| backup_codes::format(c)).collect();
+        (shown, hashes)
+    }
+
+    fn new_rotation(&self) -> (NewSession, SessionRotation) {
+        let now = self.now();
+        let (token, hash) = new_token();
+        let expires_at = now + self.policy.session_lifetime;
+        (
+            NewSession { token, expires_at },
+            SessionRotation {
+                token: hash,
+                now,
+                expires_at,
+            },
+        )
+    }
+}
