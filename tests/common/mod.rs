@@ -240,3 +240,94 @@ pub fn assert_cli_fails(output: &Output, needle: &str) {
     assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
     assert!(err.contains(needle), "{needle:?} not in {err:?}");
 }
+
+pub async fn page(resp: reqwest::Response) -> Html {
+    Html::parse_document(&resp.text().await.unwrap())
+}
+
+/// What turning on two-step verification gave: the key as shown, and the backup codes.
+pub struct Enrolled {
+    pub secret: Vec<u8>,
+    pub backup_codes: Vec<String>,
+}
+
+impl TestApp {
+    /// Signs in (password only) and turns on two-step verification through the pages,
+    /// reading the key from the page as a person typing it into the app would.
+    pub async fn sign_in_and_enable_2fa(&self) -> Enrolled {
+        assert_is_redirect_to(&self.login(ADMIN_EMAIL, PASSWORD).await, "/");
+        self.enable_2fa().await
+    }
+
+    pub async fn enable_2fa(&self) -> Enrolled {
+        let resp = self
+            .post(
+                "/mypage/2fa/setup",
+                "/mypage/2fa/setup",
+                &[("step", "password"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_is_redirect_to(&resp, "/mypage/2fa/setup");
+        let secret = self.setup_key().await;
+        let code = self.code_now(&secret);
+        let resp = self
+            .post(
+                "/mypage/2fa/setup",
+                "/mypage/2fa/setup",
+                &[("step", "code"), ("code", &code)],
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+        let page = page(resp).await;
+        let backup_codes = select(&page, "#backup-codes li");
+        assert_eq!(backup_codes.len(), 10, "{}", page.html());
+        Enrolled {
+            secret,
+            backup_codes,
+        }
+    }
+
+    /// The key on the set-up page (step 2).
+    pub async fn setup_key(&self) -> Vec<u8> {
+        let (status, page) = self.get_html("/mypage/2fa/setup").await;
+        assert_eq!(status, 200);
+        let key = text(&page, "#totp-key");
+        nidan::otp::secret_from_base32(&key).expect("the key is base32")
+    }
+
+    /// The code an authenticator app shows now, by the app's clock.
+    pub fn code_now(&self, secret: &[u8]) -> String {
+        use nidan::clock::Clock;
+        nidan::otp::totp::code_at(secret, self.clock.now())
+    }
+
+    /// Password step from a fresh browser; returns that browser, now on the code page.
+    pub async fn password_step(&self) -> reqwest::Client {
+        let browser = client();
+        let resp = post_form(
+            &browser,
+            &self.url("/login"),
+            &self.url("/login"),
+            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+        )
+        .await;
+        assert_is_redirect_to(&resp, "/login/2fa");
+        browser
+    }
+
+    /// Posts a code; the CSRF token comes from /login, which a pending browser can always open.
+    pub async fn send_code(
+        &self,
+        browser: &reqwest::Client,
+        path: &str,
+        code: &str,
+    ) -> reqwest::Response {
+        post_form(
+            browser,
+            &self.url("/login"),
+            &self.url(path),
+            &[("code", code)],
+        )
+        .await
+    }
+}

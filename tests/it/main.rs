@@ -10,4 +10,6 @@ mod language;
 mod login;
 mod sessions;
 mod setup;
+mod store_races;
 mod throttle;
+mod two_step;

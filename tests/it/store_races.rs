@@ -1,0 +1,120 @@
+//! The one-time things are one-time at the storage level: many tasks race on one
+//! database and exactly one wins. (The HTTP tests rarely overlap closely enough.)
+
+use std::sync::Arc;
+
+use nidan::store::{self, NewUser, SessionRotation, Store};
+
+async fn store_with_totp_user() -> (tempfile::TempDir, Arc<dyn Store>, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("race.db").display());
+    let store = store::open(&url).await.unwrap();
+    let user = store
+        .create_user(NewUser {
+            email: "race@example.jp".into(),
+            password_hash: "$argon2id$unused".into(),
+            is_admin: false,
+            now: 1_000,
+        })
+        .await
+        .unwrap();
+    let codes: Vec<[u8; 32]> = (0..10u8).map(|i| [i; 32]).collect();
+    let rotation = SessionRotation {
+        token: [9; 32],
+        now: 1_000,
+        expires_at: 9_000,
+    };
+    store
+        .enable_totp(user.id, b"sealed", 10, &codes, &rotation)
+        .await
+        .unwrap();
+    (dir, store, user.id)
+}
+
+/// Runs `n` copies of `f` at once and counts the `true`s.
+async fn race<F, Fut>(n: usize, f: F) -> usize
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let fut = f();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            fut.await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    wins
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_totp_step_is_claimed_exactly_once() {
+    let (_dir, store, user) = store_with_totp_user().await;
+    for step in [11, 12, 13] {
+        let wins = race(20, || {
+            let store = store.clone();
+            async move { store.advance_totp_step(user, step).await.unwrap() }
+        })
+        .await;
+        assert_eq!(wins, 1, "step {step}");
+    }
+    assert!(
+        !store.advance_totp_step(user, 12).await.unwrap(),
+        "no going back"
+    );
+    assert_eq!(
+        store
+            .totp_credential(user)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_step,
+        13
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_code_is_spent_exactly_once() {
+    let (_dir, store, user) = store_with_totp_user().await;
+    let wins = race(20, || {
+        let store = store.clone();
+        async move {
+            store
+                .spend_backup_code(user, &[3; 32], 2_000)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(wins, 1);
+    assert_eq!(store.backup_codes_left(user).await.unwrap(), 9);
+    assert!(
+        !store
+            .spend_backup_code(user, &[42; 32], 2_000)
+            .await
+            .unwrap(),
+        "unknown code"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_sign_in_is_taken_exactly_once() {
+    let (_dir, store, user) = store_with_totp_user().await;
+    store
+        .insert_pending_login(&[7; 32], user, 1_000, 1_300, "/")
+        .await
+        .unwrap();
+    let wins = race(20, || {
+        let store = store.clone();
+        async move { store.take_pending_login(&[7; 32]).await.unwrap() }
+    })
+    .await;
+    assert_eq!(wins, 1);
+}
