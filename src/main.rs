@@ -1,7 +1,7 @@
 //! The `nidan` binary: parse the command line and call into the library.
 //! Failures print exactly one line on stderr and exit with 1.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -73,6 +73,7 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let mut config = Config::new(store.data_dir);
     config.database_url = store.database_url;

@@ -13,9 +13,9 @@ pub fn svg(data: &str) -> Option<String> {
         .light_color(svg::Color("#ffffff"))
         .quiet_zone(true)
         .build();
-    // Inline in HTML the XML declaration is noise.
+    // Inline in HTML the XML declaration is noise; the labelled wrapper speaks for the picture.
     let start = image.find("<svg")?;
-    Some(image[start..].to_owned())
+    Some(image[start..].replacen("<svg", r#"<svg aria-hidden="true" focusable="false""#, 1))
 }
 
 #[cfg(test)]

@@ -1,0 +1,49 @@
+// Tab, type and Enter only: no clicks.
+const assert = require('node:assert/strict');
+const { test } = require('node:test');
+const { launch, DESKTOP } = require('../lib/browser');
+const { startServer } = require('../lib/server');
+const { codeAt, now, base32Decode } = require('../lib/otp');
+const { PASSWORD, EMAIL } = require('../lib/manual');
+
+async function tabTo(page, text) {
+  for (let i = 0; i < 30; i += 1) {
+    await page.keyboard.press('Tab');
+    const label = await page.evaluate(() => document.activeElement && document.activeElement.textContent.trim());
+    if (label === text) return;
+  }
+  throw new Error(`could not reach "${text}" with Tab`);
+}
+
+test('turning it on and signing in with the keyboard alone', async () => {
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const page = await (await browser.newContext({ viewport: DESKTOP, locale: 'ja-JP' })).newPage();
+    const kb = page.keyboard;
+    await page.goto(server.setupUrl);
+    await kb.type(EMAIL); await kb.press('Tab');
+    await kb.type(PASSWORD); await kb.press('Tab');
+    await kb.type(PASSWORD); await kb.press('Enter');
+    await page.waitForURL('**/mypage');
+    await tabTo(page, '設定'); await kb.press('Enter');
+    await page.waitForURL('**/mypage/2fa/setup');
+    await kb.type(PASSWORD); await kb.press('Enter');
+    await page.locator('#totp-key').waitFor();
+    // A person who cannot scan types the key shown under the QR code into the app.
+    const secret = base32Decode(await page.locator('#totp-key').innerText());
+    await kb.type(codeAt(secret, now())); await kb.press('Enter');
+    await page.getByRole('listitem').first().waitFor();
+    await tabTo(page, 'ログアウト'); await kb.press('Enter');
+    await page.waitForURL('**/login?signed_out=1');
+    await kb.type(EMAIL); await kb.press('Tab');
+    await kb.type(PASSWORD); await kb.press('Enter');
+    await page.waitForURL('**/login/2fa');
+    await kb.type(codeAt(secret, now() + 30)); await kb.press('Enter');
+    await page.waitForURL((u) => new URL(u).pathname === '/');
+    assert.equal(await page.locator('#signed-in-email').innerText(), EMAIL);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
