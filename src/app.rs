@@ -60,7 +60,7 @@ pub async fn prepare(
         config.secret_key.as_ref().map(|s| s.expose_secret()),
         &config.data_dir,
     )?;
-    let store = store::open(&config.database_url()).await?;
+    let store = store::open(&config.database_url(), &config.db).await?;
     store.check_key_fingerprint(&key.fingerprint()).await?;
     let auth = AuthService::new(store, clock, config.policy.clone(), &key);
     Ok((auth, key))

@@ -69,6 +69,12 @@ pub struct ServeArgs {
     /// The name authenticator apps show next to the account.
     #[arg(long, env = "NIDAN_TOTP_ISSUER", default_value = "nidan")]
     pub totp_issuer: String,
+    /// Database connections per instance.
+    #[arg(long, env = "NIDAN_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// PostgreSQL: the longest one statement may run.
+    #[arg(long, env = "NIDAN_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_statement_timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::auth::AuthPolicy;
+use crate::store::DbSettings;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -20,6 +21,7 @@ pub struct Config {
     /// From `NIDAN_SECRET_KEY`; `None`: the key file in the data directory.
     pub secret_key: Option<SecretString>,
     pub policy: AuthPolicy,
+    pub db: DbSettings,
     pub request_timeout: Duration,
 }
 
@@ -33,6 +35,7 @@ impl Config {
             public_url: None,
             secret_key: None,
             policy: AuthPolicy::default(),
+            db: DbSettings::default(),
             request_timeout: Duration::from_secs(30),
         }
     }

@@ -79,6 +79,10 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     config.database_url = store.database_url;
     config.listen = args.listen;
     config.public_url = args.public_url;
+    config.db = nidan::store::DbSettings {
+        max_connections: args.db_max_connections.max(1),
+        statement_timeout: args.db_statement_timeout,
+    };
     config.secret_key = std::env::var("NIDAN_SECRET_KEY")
         .ok()
         .map(SecretString::from);

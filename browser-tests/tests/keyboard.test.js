@@ -41,7 +41,7 @@ test('turning it on and signing in with the keyboard alone', async () => {
     await page.waitForURL('**/login/2fa');
     await kb.type(codeAt(secret, now() + 30)); await kb.press('Enter');
     await page.waitForURL((u) => new URL(u).pathname === '/');
-    assert.equal(await page.locator('#signed-in-email').innerText(), EMAIL);
+    await page.getByText(EMAIL, { exact: true }).waitFor();
   } finally {
     await browser.close();
     await server.stop();

@@ -1,15 +1,18 @@
 //! Storage: the traits `auth` speaks to, and one module per backend. All SQL lives below here.
 
+mod postgres;
 mod sqlite;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::crypto::TokenHash;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub type UserId = i64;
@@ -20,7 +23,7 @@ pub enum StoreError {
     Duplicate,
     #[error("the server key does not match the one this database was created with")]
     KeyMismatch,
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -271,10 +274,29 @@ impl<T> Store for T where
 {
 }
 
+/// Connection pool settings, for either backend.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    pub max_connections: u32,
+    /// PostgreSQL: the longest any statement may run.
+    pub statement_timeout: Duration,
+}
+
+impl Default for DbSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Opens the backend that the URL names and brings its schema up to date.
-pub async fn open(database_url: &str) -> StoreResult<Arc<dyn Store>> {
+pub async fn open(database_url: &str, settings: &DbSettings) -> StoreResult<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::connect(database_url).await?)
+        Arc::new(SqliteStore::connect(database_url, settings).await?)
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Arc::new(PostgresStore::connect(database_url, settings).await?)
     } else {
         return Err(StoreError::UnsupportedUrl(database_url.to_owned()));
     };

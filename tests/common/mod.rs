@@ -5,6 +5,8 @@
 
 use std::io::Write;
 use std::path::Path;
+
+use sqlx::Row;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
@@ -22,14 +24,29 @@ pub struct TestApp {
     pub base: String,
     pub clock: ManualClock,
     pub client: reqwest::Client,
-    pub data_dir: TempDir,
+    pub data: AppData,
     pub setup_url: Option<String>,
     running: Option<RunningApp>,
 }
 
-pub fn config(data_dir: &Path) -> Config {
-    let mut config = Config::new(data_dir);
+/// What outlives one server: its data directory (key file) and its database.
+pub struct AppData {
+    pub dir: TempDir,
+    pub db: TestDb,
+}
+
+impl AppData {
+    pub async fn new() -> AppData {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(dir.path()).await;
+        AppData { dir, db }
+    }
+}
+
+pub fn config(data: &AppData) -> Config {
+    let mut config = Config::new(data.dir.path());
     config.listen = "127.0.0.1:0".parse().unwrap();
+    config.database_url = Some(data.db.url.clone());
     config
 }
 
@@ -43,14 +60,21 @@ pub fn client() -> reqwest::Client {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let data_dir = tempfile::tempdir().unwrap();
-    spawn_in(data_dir, config).await
+    spawn_in(AppData::new().await, config).await
 }
 
-pub async fn spawn_in(data_dir: TempDir, make: impl FnOnce(&Path) -> Config) -> TestApp {
-    init_tracing();
+pub async fn spawn_in(data: AppData, make: impl FnOnce(&AppData) -> Config) -> TestApp {
     let clock = ManualClock::new(SystemClock.now());
-    let running = App::spawn(make(data_dir.path()), Arc::new(clock.clone()))
+    spawn_with_clock(data, make, clock).await
+}
+
+pub async fn spawn_with_clock(
+    data: AppData,
+    make: impl FnOnce(&AppData) -> Config,
+    clock: ManualClock,
+) -> TestApp {
+    init_tracing();
+    let running = App::spawn(make(&data), Arc::new(clock.clone()))
         .await
         .expect("app starts");
     TestApp {
@@ -58,7 +82,7 @@ pub async fn spawn_in(data_dir: TempDir, make: impl FnOnce(&Path) -> Config) -> 
         setup_url: running.setup_url.clone(),
         clock,
         client: client(),
-        data_dir,
+        data,
         running: Some(running),
     }
 }
@@ -131,18 +155,28 @@ impl TestApp {
         self.post("/mypage", "/logout", &[]).await
     }
 
-    /// Runs the built `nidan` binary on this app's data directory.
+    /// Runs the built `nidan` binary on this app's data directory and database.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut all: Vec<&str> = args.to_vec();
-        let dir = self.data_dir.path().to_str().unwrap();
-        all.extend(["--data-dir", dir]);
+        let dir = self.data.dir.path().to_str().unwrap();
+        all.extend(["--data-dir", dir, "--database-url", &self.data.db.url]);
         run_cli(&all, stdin)
     }
 
-    /// Stops the server, keeping its data directory.
-    pub async fn stop(mut self) -> TempDir {
+    /// Stops the server, keeping its data directory and database.
+    pub async fn stop(mut self) -> AppData {
         self.running.take().unwrap().stop().await.unwrap();
-        self.data_dir
+        self.data
+    }
+
+    /// One number from the database (e.g. a COUNT), whatever the backend.
+    pub async fn db_i64(&self, sql: &str) -> i64 {
+        self.data.db.i64(sql).await
+    }
+
+    /// One column of byte strings from the database, whatever the backend.
+    pub async fn db_bytes(&self, sql: &str) -> Vec<Vec<u8>> {
+        self.data.db.bytes(sql).await
     }
 }
 
@@ -259,24 +293,20 @@ impl TestApp {
         self.enable_2fa().await
     }
 
+    /// Set-up step 1 (the password) or step 2 (the code), as the set-up page posts them.
+    pub async fn setup_step(&self, step: &str, value: &str) -> reqwest::Response {
+        let field = if step == "code" { "code" } else { "password" };
+        let page = "/mypage/2fa/setup";
+        self.post(page, page, &[("step", step), (field, value)])
+            .await
+    }
+
     pub async fn enable_2fa(&self) -> Enrolled {
-        let resp = self
-            .post(
-                "/mypage/2fa/setup",
-                "/mypage/2fa/setup",
-                &[("step", "password"), ("password", PASSWORD)],
-            )
-            .await;
+        let resp = self.setup_step("password", PASSWORD).await;
         assert_is_redirect_to(&resp, "/mypage/2fa/setup");
         let secret = self.setup_key().await;
         let code = self.code_now(&secret);
-        let resp = self
-            .post(
-                "/mypage/2fa/setup",
-                "/mypage/2fa/setup",
-                &[("step", "code"), ("code", &code)],
-            )
-            .await;
+        let resp = self.setup_step("code", &code).await;
         assert_eq!(resp.status(), 200);
         let page = page(resp).await;
         let backup_codes = select(&page, "#backup-codes li");
@@ -330,4 +360,109 @@ impl TestApp {
         )
         .await
     }
+}
+
+/// The database a test runs on: SQLite in the data directory, or, with
+/// `NIDAN_TEST_BACKEND=postgres`, a fresh PostgreSQL database dropped afterwards.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("NIDAN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+pub fn on_postgres() -> bool {
+    std::env::var("NIDAN_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+fn with_database(admin: &str, name: &str) -> String {
+    let (base, query) = admin.split_once('?').map_or((admin, ""), |(b, q)| (b, q));
+    let (server, _) = base.rsplit_once('/').expect("URL with a database");
+    if query.is_empty() {
+        format!("{server}/{name}")
+    } else {
+        format!("{server}/{name}?{query}")
+    }
+}
+
+impl TestDb {
+    pub async fn new(dir: &Path) -> TestDb {
+        if !on_postgres() {
+            let url = nidan::config::default_database_url(dir);
+            return TestDb { url, pg_name: None };
+        }
+        let name = format!("nidan_test_{}", uuid_like());
+        let admin = sqlx::PgPool::connect(&postgres_admin_url())
+            .await
+            .expect("PostgreSQL for tests");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        TestDb {
+            url: with_database(&postgres_admin_url(), &name),
+            pg_name: Some(name),
+        }
+    }
+
+    pub async fn i64(&self, sql: &str) -> i64 {
+        if self.pg_name.is_some() {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            let v = sqlx::query(sql).fetch_one(&pool).await.unwrap().get(0);
+            pool.close().await;
+            v
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).fetch_one(&pool).await.unwrap().get(0)
+        }
+    }
+
+    pub async fn bytes(&self, sql: &str) -> Vec<Vec<u8>> {
+        if self.pg_name.is_some() {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows.iter().map(|r| r.get(0)).collect()
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+            rows.iter().map(|r| r.get(0)).collect()
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; a thread of its own may block on another.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&admin)
+                        .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,5 +1,4 @@
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use nidan::clock::Clock;
 
@@ -46,17 +45,7 @@ async fn every_sign_in_gets_a_new_token_and_only_its_hash_is_stored() {
     assert_ne!(first, second);
     assert_eq!(first.len(), 43, "256 bits, base64url");
 
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        app.data_dir.path().join("nidan.db").display()
-    ))
-    .await
-    .unwrap();
-    let rows = sqlx::query("SELECT token_hash FROM sessions")
-        .fetch_all(&db)
-        .await
-        .unwrap();
-    let stored: Vec<Vec<u8>> = rows.iter().map(|r| r.get(0)).collect();
+    let stored = app.db_bytes("SELECT token_hash FROM sessions").await;
     let hash = |t: &str| Sha256::digest(t.as_bytes()).to_vec();
     assert!(stored.contains(&hash(&first)));
     assert!(stored.contains(&hash(&second)));
@@ -68,8 +57,7 @@ async fn every_sign_in_gets_a_new_token_and_only_its_hash_is_stored() {
 
 #[tokio::test]
 async fn secure_cookies_under_an_https_public_url() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_in(dir, |d| {
+    let app = spawn_in(AppData::new().await, |d| {
         let mut c = config(d);
         c.public_url = Some("https://login.example.home".into());
         c

@@ -119,9 +119,9 @@ async fn restart_with_an_account_offers_no_link_and_kills_the_old_one() {
         Some(PASSWORD),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let dir = app.stop().await;
+    let data = app.stop().await;
 
-    let app = spawn_in(dir, config).await;
+    let app = spawn_in(data, config).await;
     assert_eq!(app.setup_url, None);
     let path = old_link.split_once("/setup/").unwrap().1;
     let (status, _) = app.get_html(&format!("/setup/{path}")).await;
@@ -132,8 +132,8 @@ async fn restart_with_an_account_offers_no_link_and_kills_the_old_one() {
 async fn restart_without_an_account_replaces_the_link() {
     let app = spawn_app().await;
     let first = app.setup_url.clone().unwrap();
-    let dir = app.stop().await;
-    let app = spawn_in(dir, config).await;
+    let data = app.stop().await;
+    let app = spawn_in(data, config).await;
     let second = app.setup_url.clone().unwrap();
     assert_ne!(first, second);
     let token = |url: &str| url.split_once("/setup/").unwrap().1.to_owned();
@@ -150,14 +150,14 @@ async fn restart_without_an_account_replaces_the_link() {
 #[tokio::test]
 async fn a_different_server_key_is_refused_at_start() {
     let app = spawn_app().await;
-    let dir = app.stop().await;
+    let data = app.stop().await;
     std::fs::write(
-        dir.path().join("secret.key"),
+        data.dir.path().join("secret.key"),
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
     )
     .unwrap();
     let err = nidan::App::spawn(
-        config(dir.path()),
+        config(&data),
         std::sync::Arc::new(nidan::clock::SystemClock),
     )
     .await

@@ -3,12 +3,17 @@
 
 use std::sync::Arc;
 
-use nidan::store::{self, NewUser, SessionRotation, Store};
+use nidan::store::{self, DbSettings, NewUser, SessionRotation, Store};
 
-async fn store_with_totp_user() -> (tempfile::TempDir, Arc<dyn Store>, i64) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("race.db").display());
-    let store = store::open(&url).await.unwrap();
+use crate::common::AppData;
+
+async fn store_with_totp_user() -> (AppData, Arc<dyn Store>, i64) {
+    let data = AppData::new().await;
+    let settings = DbSettings {
+        max_connections: 20,
+        ..DbSettings::default()
+    };
+    let store = store::open(&data.db.url, &settings).await.unwrap();
     let user = store
         .create_user(NewUser {
             email: "race@example.jp".into(),
@@ -28,7 +33,7 @@ async fn store_with_totp_user() -> (tempfile::TempDir, Arc<dyn Store>, i64) {
         .enable_totp(user.id, b"sealed", 10, &codes, &rotation)
         .await
         .unwrap();
-    (dir, store, user.id)
+    (data, store, user.id)
 }
 
 /// Runs `n` copies of `f` at once and counts the `true`s.

@@ -2,24 +2,11 @@
 
 use nidan::clock::Clock;
 use nidan::otp::totp;
-use sqlx::Row;
 
 use crate::common::*;
 
-async fn db(app: &TestApp) -> sqlx::SqlitePool {
-    let url = format!(
-        "sqlite://{}",
-        app.data_dir.path().join("nidan.db").display()
-    );
-    sqlx::SqlitePool::connect(&url).await.unwrap()
-}
-
 async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query(sql)
-        .fetch_one(&db(app).await)
-        .await
-        .unwrap()
-        .get(0)
+    app.db_i64(sql).await
 }
 
 #[tokio::test]
@@ -39,25 +26,13 @@ async fn turning_it_on_follows_the_manual() {
     let (status, step1) = app.get_html("/mypage/2fa/setup").await;
     assert_eq!(status, 200);
     assert_eq!(text(&step1, "main button[type=submit]"), "送信");
-    let resp = app
-        .post(
-            "/mypage/2fa/setup",
-            "/mypage/2fa/setup",
-            &[("step", "password"), ("password", "wrong password")],
-        )
-        .await;
+    let resp = app.setup_step("password", "wrong password").await;
     assert_eq!(resp.status(), 401);
     assert_eq!(
         text(&page(resp).await, "[role=alert]"),
         "パスワードが正しくありません。"
     );
-    let resp = app
-        .post(
-            "/mypage/2fa/setup",
-            "/mypage/2fa/setup",
-            &[("step", "password"), ("password", PASSWORD)],
-        )
-        .await;
+    let resp = app.setup_step("password", PASSWORD).await;
     assert_is_redirect_to(&resp, "/mypage/2fa/setup");
 
     // Step 2: the QR code (inline SVG), the key in groups of 4, the code field.
@@ -79,13 +54,7 @@ async fn turning_it_on_follows_the_manual() {
     } else {
         "000000"
     };
-    let resp = app
-        .post(
-            "/mypage/2fa/setup",
-            "/mypage/2fa/setup",
-            &[("step", "code"), ("code", wrong)],
-        )
-        .await;
+    let resp = app.setup_step("code", wrong).await;
     assert_eq!(resp.status(), 401);
     let again = page(resp).await;
     assert_eq!(
@@ -93,13 +62,7 @@ async fn turning_it_on_follows_the_manual() {
         "確認コードが正しくありません。"
     );
     assert_eq!(text(&again, "#totp-key"), key, "same key, same step");
-    let resp = app
-        .post(
-            "/mypage/2fa/setup",
-            "/mypage/2fa/setup",
-            &[("step", "code"), ("code", "12")],
-        )
-        .await;
+    let resp = app.setup_step("code", "12").await;
     assert_eq!(
         text(&page(resp).await, "[role=alert]"),
         "6桁の確認コードを入力してください。"
@@ -111,13 +74,7 @@ async fn turning_it_on_follows_the_manual() {
 
     // Step 3: the right code → on, with 10 backup codes to keep.
     let code = app.code_now(&secret);
-    let resp = app
-        .post(
-            "/mypage/2fa/setup",
-            "/mypage/2fa/setup",
-            &[("step", "code"), ("code", &code)],
-        )
-        .await;
+    let resp = app.setup_step("code", &code).await;
     assert_eq!(resp.status(), 200);
     let done = page(resp).await;
     assert_eq!(text(&done, "h1"), "2段階認証の設定が完了しました");
@@ -151,12 +108,7 @@ async fn turning_it_on_follows_the_manual() {
 async fn leaving_halfway_leaves_it_off() {
     let app = TestApp::with_admin().await;
     app.login(ADMIN_EMAIL, PASSWORD).await;
-    app.post(
-        "/mypage/2fa/setup",
-        "/mypage/2fa/setup",
-        &[("step", "password"), ("password", PASSWORD)],
-    )
-    .await;
+    app.setup_step("password", PASSWORD).await;
     app.setup_key().await;
     let (_, my) = app.get_html("/mypage").await;
     assert_eq!(text(&my, "#two-step-state"), "無効");
@@ -164,24 +116,13 @@ async fn leaving_halfway_leaves_it_off() {
     assert_is_redirect_to(&app.logout().await, "/login?signed_out=1");
     assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
     // And an abandoned set-up expires: after 10 minutes step 2 is gone.
-    app.post(
-        "/mypage/2fa/setup",
-        "/mypage/2fa/setup",
-        &[("step", "password"), ("password", PASSWORD)],
-    )
-    .await;
+    app.setup_step("password", PASSWORD).await;
     let secret = app.setup_key().await;
     app.clock.advance(11 * 60);
     let (_, step) = app.get_html("/mypage/2fa/setup").await;
     assert_eq!(select(&step, "#totp-key").len(), 0, "back to step 1");
     let code = app.code_now(&secret);
-    let resp = app
-        .post(
-            "/mypage/2fa/setup",
-            "/mypage/2fa/setup",
-            &[("step", "code"), ("code", &code)],
-        )
-        .await;
+    let resp = app.setup_step("code", &code).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(
         text(&page(resp).await, "[role=alert]"),
@@ -460,14 +401,7 @@ async fn sign_in_with_a_backup_code_once() {
         "/mypage?notice=backup_used",
     );
     // Only keyed hashes are stored.
-    let pool = db(&app).await;
-    let stored: Vec<Vec<u8>> = sqlx::query("SELECT code_hash FROM backup_codes")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let stored = app.db_bytes("SELECT code_hash FROM backup_codes").await;
     assert_eq!(stored.len(), 10);
     for code in &enrolled.backup_codes {
         let bare = code.replace('-', "");

@@ -249,17 +249,28 @@ async fn submit_setup(
     }
 }
 
+/// The password page of a change that only makes sense while it is on.
+async fn password_page_when_on(
+    flow: Flow,
+    state: &WebState,
+    lang: Lang,
+    csrf: CsrfToken,
+    user: &SignedIn,
+) -> Result<Response, WebError> {
+    if !state.auth().two_factor_status(user.user_id).await?.enabled {
+        return Ok(to_mypage());
+    }
+    let page = flow.password_page(lang.texts(), Chrome::new(lang, csrf, true), None);
+    Ok(page.into_response())
+}
+
 async fn show_disable(
     State(state): State<WebState>,
     lang: Lang,
     csrf: CsrfToken,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, WebError> {
-    if !state.auth().two_factor_status(user.user_id).await?.enabled {
-        return Ok(to_mypage());
-    }
-    let page = Flow::Disable.password_page(lang.texts(), Chrome::new(lang, csrf, true), None);
-    Ok(page.into_response())
+    password_page_when_on(Flow::Disable, &state, lang, csrf, &user).await
 }
 
 async fn submit_disable(
@@ -287,11 +298,7 @@ async fn show_regenerate(
     csrf: CsrfToken,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, WebError> {
-    if !state.auth().two_factor_status(user.user_id).await?.enabled {
-        return Ok(to_mypage());
-    }
-    let page = Flow::Regenerate.password_page(lang.texts(), Chrome::new(lang, csrf, true), None);
-    Ok(page.into_response())
+    password_page_when_on(Flow::Regenerate, &state, lang, csrf, &user).await
 }
 
 async fn submit_regenerate(
