@@ -46,6 +46,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Bring the database schema up to date and exit.
     Migrate,
+    /// Write a consistent copy of the live SQLite database to FILE (PostgreSQL: use pg_dump).
+    Backup { file: PathBuf },
     /// Manage accounts (works while the server runs).
     User {
         #[command(subcommand)]

@@ -63,6 +63,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Backup { file } => {
+            if file.exists() {
+                bail!("{} exists already: name a new file", file.display());
+            }
+            let (auth, _) =
+                nidan::app::prepare(&store_config(cli.store), Arc::new(SystemClock)).await?;
+            auth.backup(&file).await?;
+            println!("backed up to {}", file.display());
+            Ok(())
+        }
         Command::User { command } => user(cli.store, command).await,
     }
 }

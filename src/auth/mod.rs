@@ -101,6 +101,16 @@ impl AuthService {
         }
     }
 
+    /// Ready to serve: the database answers and its schema is current.
+    pub async fn ready(&self) -> bool {
+        matches!(self.store.schema_current().await, Ok(true))
+    }
+
+    /// A consistent copy of the database (SQLite) in `path`, which must not exist yet.
+    pub async fn backup(&self, path: &std::path::Path) -> AuthResult<()> {
+        Ok(self.store.backup_to(path).await?)
+    }
+
     pub fn policy(&self) -> &AuthPolicy {
         &self.policy
     }

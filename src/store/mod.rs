@@ -27,6 +27,10 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(sqlx::Error),
+    #[error("online backup is for SQLite; back up PostgreSQL with pg_dump")]
+    BackupUnsupported,
     #[error("database error: {0}")]
     Database(sqlx::Error),
 }
@@ -35,6 +39,19 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+            // SQLSTATE class 08 (connection exception) and 57P (the server shut the session).
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+            {
+                StoreError::Unavailable(e)
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
             _ => StoreError::Database(e),
         }
     }
@@ -163,6 +180,10 @@ pub trait MetaStore {
     async fn migrate(&self) -> StoreResult<()>;
     /// Records the fingerprint on first use; afterwards fails when it differs.
     async fn check_key_fingerprint(&self, fingerprint: &str) -> StoreResult<()>;
+    /// Whether the database answers and has every migration this build knows.
+    async fn schema_current(&self) -> StoreResult<bool>;
+    /// A consistent copy of the live database in a new file.
+    async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()>;
 }
 
 /// The confirmed TOTP credential of an account.

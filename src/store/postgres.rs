@@ -583,6 +583,19 @@ impl TwoFactorStore for PostgresStore {
 
 #[async_trait]
 impl MetaStore for PostgresStore {
+    async fn schema_current(&self) -> StoreResult<bool> {
+        let applied: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        Ok(applied == known)
+    }
+    async fn backup_to(&self, _path: &std::path::Path) -> StoreResult<()> {
+        Err(StoreError::BackupUnsupported)
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())

@@ -586,6 +586,24 @@ impl TwoFactorStore for SqliteStore {
 
 #[async_trait]
 impl MetaStore for SqliteStore {
+    async fn schema_current(&self) -> StoreResult<bool> {
+        let applied: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        Ok(applied == known)
+    }
+    async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()> {
+        // VACUUM INTO writes a consistent snapshot while others keep reading and writing.
+        sqlx::query("VACUUM INTO ?1")
+            .bind(path.to_string_lossy().as_ref())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())

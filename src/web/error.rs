@@ -3,10 +3,11 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -54,6 +55,19 @@ impl IntoResponse for WebError {
                 "送信された内容が大きすぎます。",
                 "What was sent is too large.",
             ),
+            WebError::Auth(AuthError::Store(StoreError::Unavailable(e))) => {
+                tracing::warn!(error = %e, "database unavailable");
+                let page = ErrorPage {
+                    ja: "ただいまサービスを利用できません。しばらくしてからもう一度お試しください。",
+                    en: "The service is unavailable right now. Please try again shortly.",
+                };
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "5")],
+                    page,
+                )
+                    .into_response();
+            }
             WebError::Internal(_) | WebError::Auth(_) => {
                 tracing::error!(error = %self, "request failed");
                 (

@@ -93,10 +93,30 @@ fn init_tracing() {
     }
 }
 
+/// Another server on the same data directory, database and clock.
+pub struct Instance {
+    pub base: String,
+    running: RunningApp,
+}
+
+impl Instance {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn stop(self) {
+        self.running.stop().await.unwrap();
+    }
+}
+
 impl TestApp {
     /// An app with an administrator, created through the setup link.
     pub async fn with_admin() -> TestApp {
-        let app = spawn_app().await;
+        TestApp::with_admin_in(config).await
+    }
+
+    pub async fn with_admin_in(make: impl FnOnce(&AppData) -> Config) -> TestApp {
+        let app = spawn_in(AppData::new().await, make).await;
         let setup = app.setup_url.clone().expect("fresh app offers setup");
         let browser = client();
         let resp = post_form(
@@ -116,6 +136,16 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    pub async fn another_instance(&self, make: impl FnOnce(&AppData) -> Config) -> Instance {
+        let running = App::spawn(make(&self.data), Arc::new(self.clock.clone()))
+            .await
+            .expect("second instance starts");
+        Instance {
+            base: format!("http://{}", running.addr),
+            running,
+        }
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -394,6 +424,11 @@ impl TestDb {
             let url = nidan::config::default_database_url(dir);
             return TestDb { url, pg_name: None };
         }
+        TestDb::postgres().await
+    }
+
+    /// A fresh PostgreSQL database, whichever backend the run is for.
+    pub async fn postgres() -> TestDb {
         let name = format!("nidan_test_{}", uuid_like());
         let admin = sqlx::PgPool::connect(&postgres_admin_url())
             .await
@@ -418,6 +453,17 @@ impl TestDb {
         } else {
             let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
             sqlx::query(sql).fetch_one(&pool).await.unwrap().get(0)
+        }
+    }
+
+    pub async fn exec(&self, sql: &str) {
+        if self.pg_name.is_some() {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
         }
     }
 

@@ -1,5 +1,6 @@
 //! One module per path, each with its handlers and `router()`.
 
+mod health;
 mod home;
 mod login;
 mod logout;
@@ -19,6 +20,7 @@ use crate::auth::AuthError;
 
 pub fn router() -> Router<WebState> {
     Router::new()
+        .merge(health::router())
         .merge(home::router())
         .merge(login::router())
         .merge(logout::router())
