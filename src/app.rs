@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{KeyError, ServerKey};
 use crate::store::{self, StoreError};
-use crate::web;
+use crate::{api, web};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -91,8 +91,14 @@ impl App {
         };
         let setup_url = setup_token.map(|t| format!("{public_url}/setup/{t}"));
 
-        let state = web::WebState::new(auth, &key, public_url.starts_with("https://"));
-        let router = web::router(state, config.request_timeout);
+        let settings = web::WebSettings {
+            public_url: public_url.clone(),
+            cookie_domain: config.cookie_domain.clone(),
+            allowed_redirect_domains: config.allowed_redirect_domains.clone(),
+            access: config.access.clone(),
+        };
+        let state = web::WebState::new(auth, &key, settings);
+        let router = web::router(state, api::router(), config.request_timeout);
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(

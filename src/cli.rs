@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::access::AccessRule;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "nidan",
@@ -74,6 +76,26 @@ pub struct ServeArgs {
     /// Database connections per instance.
     #[arg(long, env = "NIDAN_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
+    /// Domain for the session cookie, so one sign-in covers its subdomains (e.g. example.home).
+    #[arg(long, env = "NIDAN_COOKIE_DOMAIN")]
+    pub cookie_domain: Option<String>,
+    /// After sign-in, `rd` may send people only to this host or its subdomains (repeatable).
+    #[arg(
+        long = "allowed-redirect-domain",
+        env = "NIDAN_ALLOWED_REDIRECT_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub allowed_redirect_domains: Vec<String>,
+    /// Forward-auth rule HOST[/PATH]=bypass|signed-in|two-factor (repeatable; `*` is any host).
+    #[arg(
+        long = "access-rule",
+        env = "NIDAN_ACCESS_RULES",
+        value_delimiter = ','
+    )]
+    pub access_rules: Vec<AccessRule>,
+    /// Every guarded app needs two-step verification; accounts without it are sent to set it up.
+    #[arg(long = "require-2fa", env = "NIDAN_REQUIRE_2FA")]
+    pub require_two_factor: bool,
     /// PostgreSQL: the longest one statement may run.
     #[arg(long, env = "NIDAN_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub db_statement_timeout: Duration,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::auth::AuthPolicy;
+use crate::auth::access::AccessRules;
 use crate::store::DbSettings;
 
 #[derive(Debug, Clone)]
@@ -22,6 +23,12 @@ pub struct Config {
     pub secret_key: Option<SecretString>,
     pub policy: AuthPolicy,
     pub db: DbSettings,
+    /// Domain attribute of the session cookie, so one sign-in covers `*.example.home`.
+    pub cookie_domain: Option<String>,
+    /// Hosts (and their subdomains) that `rd` may send people back to after sign-in.
+    pub allowed_redirect_domains: Vec<String>,
+    /// Forward-auth rules.
+    pub access: AccessRules,
     pub request_timeout: Duration,
 }
 
@@ -36,6 +43,9 @@ impl Config {
             secret_key: None,
             policy: AuthPolicy::default(),
             db: DbSettings::default(),
+            cookie_domain: None,
+            allowed_redirect_domains: Vec::new(),
+            access: AccessRules::default(),
             request_timeout: Duration::from_secs(30),
         }
     }

@@ -2,6 +2,7 @@
 //!
 //! Layers point down: `web` → `auth` → `store`, `crypto`. See `../shared/design.md`.
 
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;

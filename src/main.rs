@@ -89,6 +89,12 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     config.database_url = store.database_url;
     config.listen = args.listen;
     config.public_url = args.public_url;
+    config.cookie_domain = args.cookie_domain;
+    config.allowed_redirect_domains = args.allowed_redirect_domains;
+    config.access = nidan::auth::access::AccessRules {
+        rules: args.access_rules,
+        require_two_factor: args.require_two_factor,
+    };
     config.db = nidan::store::DbSettings {
         max_connections: args.db_max_connections.max(1),
         statement_timeout: args.db_statement_timeout,

@@ -1,10 +1,12 @@
 //! The use-cases. Every security decision is made here; `web` and the CLI only translate.
 
+pub mod access;
 mod accounts;
 mod email;
 mod error;
 mod login;
 mod password_policy;
+pub mod redirect;
 mod session;
 mod setup;
 mod throttle;

@@ -26,11 +26,13 @@ impl fmt::Debug for NewSession {
 }
 
 /// The account behind a valid session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
     pub user_id: UserId,
     pub email: String,
     pub is_admin: bool,
+    /// Whether the account has two-step verification on.
+    pub two_factor: bool,
     pub token_hash: TokenHash,
 }
 
@@ -65,6 +67,7 @@ impl AuthService {
             user_id: record.user_id,
             email: record.email,
             is_admin: record.is_admin,
+            two_factor: record.two_factor,
             token_hash: hash,
         }))
     }

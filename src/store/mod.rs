@@ -93,6 +93,7 @@ pub struct SessionRecord {
     pub user_id: UserId,
     pub email: String,
     pub is_admin: bool,
+    pub two_factor: bool,
     pub created_at: UnixTime,
     pub last_seen_at: UnixTime,
     pub expires_at: UnixTime,

@@ -174,7 +174,8 @@ impl SessionStore for SqliteStore {
 
     async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>> {
         let row = sqlx::query(
-            "SELECT s.user_id, u.email, u.is_admin, s.created_at, s.last_seen_at, s.expires_at
+            "SELECT s.user_id, u.email, u.is_admin, s.created_at, s.last_seen_at, s.expires_at,
+                    EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = s.user_id)
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
         )
         .bind(token.as_slice())
@@ -187,6 +188,7 @@ impl SessionStore for SqliteStore {
             created_at: r.get(3),
             last_seen_at: r.get(4),
             expires_at: r.get(5),
+            two_factor: r.get(6),
         }))
     }
 

@@ -7,7 +7,7 @@ mod headers;
 mod i18n;
 mod pages;
 mod qr;
-mod session;
+pub mod session;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::AuthService;
+use crate::auth::access::AccessRules;
+use crate::auth::{AuthService, redirect};
 use crate::crypto::ServerKey;
 
 pub use error::WebError;
@@ -29,6 +30,15 @@ pub use i18n::Lang;
 /// No form of ours comes near this; anything larger is refused unread.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// How the pages and forward-auth behave, from the configuration.
+pub struct WebSettings {
+    /// Without a trailing slash, e.g. `https://login.example.home`.
+    pub public_url: String,
+    pub cookie_domain: Option<String>,
+    pub allowed_redirect_domains: Vec<String>,
+    pub access: AccessRules,
+}
+
 #[derive(Clone)]
 pub struct WebState(Arc<Inner>);
 
@@ -36,28 +46,42 @@ struct Inner {
     auth: AuthService,
     csrf_key: [u8; 32],
     secure_cookies: bool,
+    settings: WebSettings,
 }
 
 impl WebState {
-    pub fn new(auth: AuthService, key: &ServerKey, secure_cookies: bool) -> Self {
+    pub fn new(auth: AuthService, key: &ServerKey, settings: WebSettings) -> Self {
         Self(Arc::new(Inner {
             auth,
             csrf_key: key.derive("csrf"),
-            secure_cookies,
+            secure_cookies: settings.public_url.starts_with("https://"),
+            settings,
         }))
     }
 
-    fn auth(&self) -> &AuthService {
+    pub fn auth(&self) -> &AuthService {
         &self.0.auth
+    }
+
+    pub fn settings(&self) -> &WebSettings {
+        &self.0.settings
+    }
+
+    /// Where to go after sign-in: an allowed `rd`, else a local `next`, else `/`.
+    pub fn destination(&self, next: &str, rd: &str) -> String {
+        redirect::destination(next, rd, &self.0.settings.allowed_redirect_domains)
     }
 }
 
-pub fn router(state: WebState, request_timeout: Duration) -> Router {
+/// The pages (behind CSRF protection and language negotiation) and `extra` routes that
+/// take neither, such as forward-auth.
+pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duration) -> Router {
     let pages = Router::new()
         .merge(pages::router())
         .fallback(|| async { WebError::NotFound })
         .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
-        .layer(middleware::from_fn(i18n::negotiate));
+        .layer(middleware::from_fn(i18n::negotiate))
+        .merge(extra);
     headers::with_security_headers(pages)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

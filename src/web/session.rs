@@ -13,17 +13,26 @@ pub const SESSION_COOKIE: &str = "nidan_session";
 pub const PENDING_COOKIE: &str = "nidan_pending";
 
 /// A browser-session cookie: it goes when the browser closes; the server ends it sooner.
-pub fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, token))
+/// With a cookie domain it covers the guarded apps' subdomains too.
+pub fn session_cookie(state: &WebState, token: String) -> Cookie<'static> {
+    let mut cookie = Cookie::build((SESSION_COOKIE, token))
         .path("/")
         .http_only(true)
-        .secure(secure)
+        .secure(state.0.secure_cookies)
         .same_site(SameSite::Lax)
-        .build()
+        .build();
+    if let Some(domain) = &state.settings().cookie_domain {
+        cookie.set_domain(domain.clone());
+    }
+    cookie
 }
 
-pub fn session_removal() -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE).path("/").build()
+pub fn session_removal(state: &WebState) -> Cookie<'static> {
+    let mut cookie = Cookie::build(SESSION_COOKIE).path("/").build();
+    if let Some(domain) = &state.settings().cookie_domain {
+        cookie.set_domain(domain.clone());
+    }
+    cookie
 }
 
 pub fn pending_cookie(token: String, secure: bool) -> Cookie<'static> {
@@ -112,39 +121,11 @@ fn encode_query_value(value: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `next` is followed only when it is a path on this site: never `//host`, `/\host`,
-/// a scheme, or control characters.
-pub fn local_path(next: &str) -> Option<&str> {
-    let ok = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control)
-        && next.len() <= 2048;
-    ok.then_some(next)
-}
+pub use crate::auth::redirect::local_path;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_local_paths_are_followed() {
-        assert_eq!(local_path("/mypage"), Some("/mypage"));
-        assert_eq!(local_path("/a?b=c"), Some("/a?b=c"));
-        for bad in [
-            "",
-            "mypage",
-            "//evil.example",
-            "/\\evil.example",
-            "https://evil.example",
-            "/ok\r\nLocation: x",
-            "\t/x",
-            "javascript:alert(1)",
-        ] {
-            assert_eq!(local_path(bad), None, "{bad:?}");
-        }
-        assert_eq!(local_path(&format!("/{}", "a".repeat(3000))), None);
-    }
 
     #[test]
     fn next_is_percent_encoded() {

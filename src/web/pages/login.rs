@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{Chrome, refusal};
-use crate::auth::{LoginAttempt, LoginOutcome};
+use crate::auth::{LoginAttempt, LoginOutcome, redirect};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
 use crate::web::session::{MaybeUser, local_path, pending_cookie, session_cookie};
@@ -25,6 +25,8 @@ pub fn router() -> Router<WebState> {
 #[serde(default)]
 struct LoginQuery {
     next: String,
+    /// The guarded app's URL, from forward-auth.
+    rd: String,
     signed_out: String,
     /// Why a pending sign-in was sent back here.
     reason: String,
@@ -36,6 +38,7 @@ struct LoginForm {
     email: String,
     password: String,
     next: String,
+    rd: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -44,8 +47,14 @@ struct LoginPage {
     chrome: Chrome,
     email: String,
     next: String,
+    rd: String,
     error: Option<String>,
     notice: Option<&'static str>,
+}
+
+/// Carried through the form only when it may be followed.
+fn allowed_rd(state: &WebState, rd: &str) -> String {
+    redirect::allowed_url(rd, &state.settings().allowed_redirect_domains).unwrap_or_default()
 }
 
 /// Sends a pending sign-in back to the start, saying why.
@@ -61,11 +70,8 @@ pub enum Restart {
     TooManyCodes,
 }
 
-pub fn target(next: &str) -> &str {
-    local_path(next).unwrap_or("/")
-}
-
 async fn show(
+    State(state): State<WebState>,
     lang: Lang,
     csrf: CsrfToken,
     MaybeUser(user): MaybeUser,
@@ -74,7 +80,7 @@ async fn show(
     let q: LoginQuery =
         serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     if user.is_some() {
-        return Redirect::to(target(&q.next)).into_response();
+        return Redirect::to(&state.destination(&q.next, &q.rd)).into_response();
     }
     let t = lang.texts();
     let error = match q.reason.as_str() {
@@ -86,6 +92,7 @@ async fn show(
         chrome: Chrome::new(lang, csrf, false),
         email: String::new(),
         next: local_path(&q.next).unwrap_or_default().to_owned(),
+        rd: allowed_rd(&state, &q.rd),
         error,
         notice: (!q.signed_out.is_empty()).then_some(lang.texts().signed_out_notice),
     }
@@ -104,16 +111,21 @@ async fn submit(
         email: form.email.clone(),
         password: SecretString::from(form.password),
         client_ip: peer.ip(),
-        next: target(&form.next).to_owned(),
+        next: state.destination(&form.next, &form.rd),
     };
-    let secure = state.0.secure_cookies;
     match state.auth().sign_in(attempt).await {
         Ok(LoginOutcome::SignedIn(session)) => {
-            let jar = jar.add(session_cookie(session.token, secure));
-            Ok((jar, Redirect::to(target(&form.next))).into_response())
+            let jar = jar.add(session_cookie(&state, session.token));
+            // Without a second step there is no two-step verification: set it up when required.
+            let to = if state.settings().access.require_two_factor {
+                "/mypage/2fa/setup".to_owned()
+            } else {
+                state.destination(&form.next, &form.rd)
+            };
+            Ok((jar, Redirect::to(&to)).into_response())
         }
         Ok(LoginOutcome::SecondStepRequired { pending_token }) => {
-            let jar = jar.add(pending_cookie(pending_token, secure));
+            let jar = jar.add(pending_cookie(pending_token, state.0.secure_cookies));
             Ok((jar, Redirect::to("/login/2fa")).into_response())
         }
         Err(err) => {
@@ -122,6 +134,7 @@ async fn submit(
                 chrome: Chrome::new(lang, csrf, false),
                 email: form.email.chars().take(254).collect(),
                 next: local_path(&form.next).unwrap_or_default().to_owned(),
+                rd: allowed_rd(&state, &form.rd),
                 error: Some(message),
                 notice: None,
             };

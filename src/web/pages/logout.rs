@@ -15,6 +15,6 @@ async fn sign_out(State(state): State<WebState>, jar: CookieJar) -> Result<Respo
     if let Some(token) = session_token(&jar) {
         state.auth().sign_out(&token).await?;
     }
-    let jar = jar.remove(session_removal());
+    let jar = jar.remove(session_removal(&state));
     Ok((jar, Redirect::to("/login?signed_out=1")).into_response())
 }

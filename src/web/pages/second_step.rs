@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::login::{Restart, restart, target};
+use super::login::{Restart, restart};
 use super::{Chrome, refusal};
 use crate::auth::{AuthError, SecondFactor};
 use crate::web::csrf::CsrfToken;
@@ -115,12 +115,13 @@ async fn submit(
         Ok(done) => {
             let jar = jar
                 .remove(pending_removal())
-                .add(session_cookie(done.session.token, state.0.secure_cookies));
+                .add(session_cookie(&state, done.session.token));
             let to = match done.backup_codes_left {
-                Some(_) => "/mypage?notice=backup_used",
-                None => target(&done.next),
+                Some(_) => "/mypage?notice=backup_used".to_owned(),
+                // Checked when the pending sign-in was made; checked again all the same.
+                None => state.destination(&done.next, &done.next),
             };
-            return Ok((jar, Redirect::to(to)).into_response());
+            return Ok((jar, Redirect::to(&to)).into_response());
         }
         Err(err) => err,
     };

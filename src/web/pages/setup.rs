@@ -88,7 +88,7 @@ async fn submit(
         .await
     {
         Ok(session) => {
-            let jar = jar.add(session_cookie(session.token, state.0.secure_cookies));
+            let jar = jar.add(session_cookie(&state, session.token));
             Ok((jar, Redirect::to("/mypage")).into_response())
         }
         Err(err) => {

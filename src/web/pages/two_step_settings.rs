@@ -151,7 +151,7 @@ fn rotated(
     session: NewSession,
 ) -> (CookieJar, Chrome) {
     let csrf = token_for_new_session(state, &jar, &session.token);
-    let jar = jar.add(session_cookie(session.token, state.0.secure_cookies));
+    let jar = jar.add(session_cookie(state, session.token));
     (jar, Chrome::new(lang, csrf, true))
 }
 
@@ -285,7 +285,7 @@ async fn submit_disable(
     let password = SecretString::from(form.password);
     match state.auth().disable_totp(&user, &password, peer.ip()).await {
         Ok(session) => {
-            let jar = jar.add(session_cookie(session.token, state.0.secure_cookies));
+            let jar = jar.add(session_cookie(&state, session.token));
             Ok((jar, Redirect::to("/mypage?notice=disabled")).into_response())
         }
         Err(err) => password_refused(Flow::Disable, &state, lang, csrf, err),
