@@ -4,11 +4,21 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// No script at all. `form-action` also governs the redirect after a form is sent, so the
+/// hosts that sign-in may send people back to (`rd`) are listed there too.
+fn content_security_policy(redirect_domains: &[String]) -> String {
+    let mut form_action = String::from("'self'");
+    for domain in redirect_domains {
+        let d = domain.trim_start_matches('.');
+        form_action.push_str(&format!(" {d}:* *.{d}:*"));
+    }
+    format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+}
 
-const HEADERS: [(HeaderName, &str); 6] = [
-    (header::CONTENT_SECURITY_POLICY, CSP),
+const HEADERS: [(HeaderName, &str); 5] = [
     (header::X_FRAME_OPTIONS, "DENY"),
     // no-referrer keeps setup links and `next` paths out of other sites' logs.
     (header::REFERRER_POLICY, "no-referrer"),
@@ -21,7 +31,17 @@ const HEADERS: [(HeaderName, &str); 6] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
-pub fn with_security_headers<S: Clone + Send + Sync + 'static>(mut router: Router<S>) -> Router<S> {
+pub fn with_security_headers<S: Clone + Send + Sync + 'static>(
+    mut router: Router<S>,
+    redirect_domains: &[String],
+) -> Router<S> {
+    let csp = content_security_policy(redirect_domains);
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            value,
+        ));
+    }
     for (name, value) in HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             name,
@@ -29,4 +49,17 @@ pub fn with_security_headers<S: Clone + Send + Sync + 'static>(mut router: Route
         ));
     }
     router
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn form_action_lists_the_redirect_domains() {
+        let csp = super::content_security_policy(&["example.home".into()]);
+        assert!(
+            csp.contains("form-action 'self' example.home:* *.example.home:*;"),
+            "{csp}"
+        );
+        assert!(super::content_security_policy(&[]).contains("form-action 'self';"));
+    }
 }

@@ -82,7 +82,8 @@ pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duratio
         .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(middleware::from_fn(i18n::negotiate))
         .merge(extra);
-    headers::with_security_headers(pages)
+    let redirect_domains = state.settings().allowed_redirect_domains.clone();
+    headers::with_security_headers(pages, &redirect_domains)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(

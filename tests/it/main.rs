@@ -5,10 +5,12 @@ mod common;
 
 mod cli;
 mod csrf;
+mod forward_auth;
 mod hardening;
 mod instances;
 mod language;
 mod login;
+mod nginx;
 mod operations;
 mod outage;
 mod sessions;
