@@ -15,6 +15,11 @@ async function tabTo(page, text) {
   throw new Error(`could not reach "${text}" with Tab`);
 }
 
+/// A person types once the cursor is in the field: wait until autofocus has put it there.
+async function cursorIn(page, name) {
+  await page.waitForFunction((n) => document.activeElement && document.activeElement.name === n, name);
+}
+
 test('turning it on and signing in with the keyboard alone', async () => {
   const server = await startServer();
   const browser = await launch();
@@ -22,23 +27,28 @@ test('turning it on and signing in with the keyboard alone', async () => {
     const page = await (await browser.newContext({ viewport: DESKTOP, locale: 'ja-JP' })).newPage();
     const kb = page.keyboard;
     await page.goto(server.setupUrl);
+    await cursorIn(page, 'email');
     await kb.type(EMAIL); await kb.press('Tab');
     await kb.type(PASSWORD); await kb.press('Tab');
     await kb.type(PASSWORD); await kb.press('Enter');
     await page.waitForURL('**/mypage');
     await tabTo(page, '設定'); await kb.press('Enter');
     await page.waitForURL('**/mypage/2fa/setup');
+    await cursorIn(page, 'password');
     await kb.type(PASSWORD); await kb.press('Enter');
     await page.locator('#totp-key').waitFor();
     // A person who cannot scan types the key shown under the QR code into the app.
     const secret = base32Decode(await page.locator('#totp-key').innerText());
+    await cursorIn(page, 'code');
     await kb.type(codeAt(secret, now())); await kb.press('Enter');
     await page.getByRole('listitem').first().waitFor();
     await tabTo(page, 'ログアウト'); await kb.press('Enter');
     await page.waitForURL('**/login?signed_out=1');
+    await cursorIn(page, 'email');
     await kb.type(EMAIL); await kb.press('Tab');
     await kb.type(PASSWORD); await kb.press('Enter');
     await page.waitForURL('**/login/2fa');
+    await cursorIn(page, 'code');
     await kb.type(codeAt(secret, now() + 30)); await kb.press('Enter');
     await page.waitForURL((u) => new URL(u).pathname === '/');
     await page.getByText(EMAIL, { exact: true }).waitFor();
