@@ -9,6 +9,11 @@ mod pages;
 mod qr;
 pub mod session;
 
+/// Whether cookies carry the Secure attribute (the public URL is https).
+pub fn secure_cookies(state: &WebState) -> bool {
+    state.0.secure_cookies
+}
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -35,9 +35,10 @@ pub fn session_removal(state: &WebState) -> Cookie<'static> {
     cookie
 }
 
-pub fn pending_cookie(token: String, secure: bool) -> Cookie<'static> {
+/// `path`: `/login` for the pages, `/api/v1/login` for the API.
+pub fn pending_cookie(token: String, secure: bool, path: &'static str) -> Cookie<'static> {
     Cookie::build((PENDING_COOKIE, token))
-        .path("/login")
+        .path(path)
         .http_only(true)
         .secure(secure)
         .same_site(SameSite::Lax)
@@ -45,8 +46,8 @@ pub fn pending_cookie(token: String, secure: bool) -> Cookie<'static> {
         .build()
 }
 
-pub fn pending_removal() -> Cookie<'static> {
-    Cookie::build(PENDING_COOKIE).path("/login").build()
+pub fn pending_removal(path: &'static str) -> Cookie<'static> {
+    Cookie::build(PENDING_COOKIE).path(path).build()
 }
 
 pub fn pending_token(jar: &CookieJar) -> Option<String> {

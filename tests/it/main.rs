@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod api;
 mod cli;
 mod csrf;
 mod forward_auth;

@@ -125,7 +125,11 @@ async fn submit(
             Ok((jar, Redirect::to(&to)).into_response())
         }
         Ok(LoginOutcome::SecondStepRequired { pending_token }) => {
-            let jar = jar.add(pending_cookie(pending_token, state.0.secure_cookies));
+            let jar = jar.add(pending_cookie(
+                pending_token,
+                state.0.secure_cookies,
+                "/login",
+            ));
             Ok((jar, Redirect::to("/login/2fa")).into_response())
         }
         Err(err) => {

@@ -89,7 +89,11 @@ async fn show(
         None => false,
     };
     if !live {
-        return Ok((jar.remove(pending_removal()), restart(Restart::Expired)).into_response());
+        return Ok((
+            jar.remove(pending_removal("/login")),
+            restart(Restart::Expired),
+        )
+            .into_response());
     }
     let page = SecondStepPage {
         chrome: Chrome::new(lang, csrf, false),
@@ -114,7 +118,7 @@ async fn submit(
     let err = match state.auth().second_step(&token, factor, &form.code).await {
         Ok(done) => {
             let jar = jar
-                .remove(pending_removal())
+                .remove(pending_removal("/login"))
                 .add(session_cookie(&state, done.session.token));
             let to = match done.backup_codes_left {
                 Some(_) => "/mypage?notice=backup_used".to_owned(),
@@ -127,11 +131,15 @@ async fn submit(
     };
     let (status, message) = match err {
         AuthError::PendingExpired => {
-            return Ok((jar.remove(pending_removal()), restart(Restart::Expired)).into_response());
+            return Ok((
+                jar.remove(pending_removal("/login")),
+                restart(Restart::Expired),
+            )
+                .into_response());
         }
         AuthError::TooManyWrongCodes => {
             let to = restart(Restart::TooManyCodes);
-            return Ok((jar.remove(pending_removal()), to).into_response());
+            return Ok((jar.remove(pending_removal("/login")), to).into_response());
         }
         AuthError::WrongCode { .. } if backup => (
             StatusCode::UNAUTHORIZED,

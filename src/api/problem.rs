@@ -1,0 +1,216 @@
+//! API errors as RFC 9457 problem details, each kind with a stable `type`.
+//! The one place where API errors become responses.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+use crate::auth::AuthError;
+use crate::clock::UnixTime;
+use crate::store::StoreError;
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Stable per kind of problem, e.g. `/api/v1/problems/wrong-code`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Seconds until a throttle or lock ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<i64>,
+    /// Codes this pending sign-in may still try.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<i64>,
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    BadBody(String),
+    MissingCsrfHeader,
+    NotSignedIn,
+    NoPendingSignIn,
+    Auth { err: AuthError, now: UnixTime },
+}
+
+impl ApiError {
+    pub fn auth(err: AuthError, now: UnixTime) -> Self {
+        ApiError::Auth { err, now }
+    }
+}
+
+fn problem(status: StatusCode, slug: &str, title: &str) -> Problem {
+    Problem {
+        kind: format!("/api/v1/problems/{slug}"),
+        title: title.to_owned(),
+        status: status.as_u16(),
+        detail: None,
+        retry_after: None,
+        attempts_left: None,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        use StatusCode as S;
+        let p = match self {
+            ApiError::BadBody(detail) => Problem {
+                detail: Some(detail),
+                ..problem(
+                    S::BAD_REQUEST,
+                    "bad-request",
+                    "The request body is not valid",
+                )
+            },
+            ApiError::MissingCsrfHeader => problem(
+                S::FORBIDDEN,
+                "missing-csrf-header",
+                "Requests that change something need the X-Requested-With header",
+            ),
+            ApiError::NotSignedIn => problem(S::UNAUTHORIZED, "not-signed-in", "Not signed in"),
+            ApiError::NoPendingSignIn => problem(
+                S::UNAUTHORIZED,
+                "sign-in-expired",
+                "No sign-in is waiting for its second step; sign in again",
+            ),
+            ApiError::Auth { err, now } => auth_problem(err, now),
+        };
+        let status = S::from_u16(p.status).unwrap_or(S::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(&p)).into_response();
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = p.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            h.insert(header::RETRY_AFTER, v);
+        }
+        response
+    }
+}
+
+fn auth_problem(err: AuthError, now: UnixTime) -> Problem {
+    use StatusCode as S;
+    let wait = |until: UnixTime| Some((until - now).max(1));
+    match err {
+        AuthError::MissingCredentials => problem(
+            S::BAD_REQUEST,
+            "missing-credentials",
+            "Email address and password are required",
+        ),
+        AuthError::InvalidEmail(_) => {
+            problem(S::BAD_REQUEST, "invalid-email", "Not a valid email address")
+        }
+        AuthError::PasswordTooShort | AuthError::PasswordTooLong => problem(
+            S::BAD_REQUEST,
+            "password-length",
+            "Passwords are 8 to 128 characters",
+        ),
+        AuthError::WrongCredentials => problem(
+            S::UNAUTHORIZED,
+            "wrong-credentials",
+            "Wrong email address or password",
+        ),
+        AuthError::WrongPassword => problem(S::UNAUTHORIZED, "wrong-password", "Wrong password"),
+        AuthError::Throttled { until } => Problem {
+            retry_after: wait(until),
+            ..problem(
+                S::TOO_MANY_REQUESTS,
+                "throttled",
+                "Too many failed attempts; wait before trying again",
+            )
+        },
+        AuthError::CodeFormat => problem(S::BAD_REQUEST, "code-format", "A code is 6 digits"),
+        AuthError::BackupCodeFormat => problem(
+            S::BAD_REQUEST,
+            "backup-code-format",
+            "A backup code is 10 letters and digits",
+        ),
+        AuthError::WrongCode { attempts_left } => Problem {
+            attempts_left,
+            ..problem(S::UNAUTHORIZED, "wrong-code", "The code is not correct")
+        },
+        AuthError::TooManyWrongCodes => problem(
+            S::UNAUTHORIZED,
+            "too-many-wrong-codes",
+            "Too many wrong codes; sign in again",
+        ),
+        AuthError::PendingExpired => problem(
+            S::UNAUTHORIZED,
+            "sign-in-expired",
+            "The sign-in has expired; sign in again",
+        ),
+        AuthError::SecondStepLocked { until } => Problem {
+            retry_after: wait(until),
+            ..problem(
+                S::TOO_MANY_REQUESTS,
+                "second-step-locked",
+                "Too many wrong codes for this account; wait before trying again",
+            )
+        },
+        AuthError::SetupExpired => problem(
+            S::CONFLICT,
+            "setup-expired",
+            "No set-up in progress; start with enable",
+        ),
+        AuthError::TwoFactorAlreadyOn => problem(
+            S::CONFLICT,
+            "two-factor-already-on",
+            "Two-step verification is already on",
+        ),
+        AuthError::TwoFactorOff => problem(
+            S::CONFLICT,
+            "two-factor-off",
+            "Two-step verification is off",
+        ),
+        AuthError::Store(StoreError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "database unavailable");
+            problem(
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The service is unavailable right now",
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "API request failed");
+            problem(
+                S::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Something went wrong on the server",
+            )
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are problems too.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError::BadBody(describe(&rejection))),
+        }
+    }
+}
+
+fn describe(rejection: &JsonRejection) -> String {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "Content-Type must be application/json".to_owned()
+        }
+        other => other.body_text(),
+    }
+}
