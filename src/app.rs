@@ -96,6 +96,7 @@ impl App {
             cookie_domain: config.cookie_domain.clone(),
             allowed_redirect_domains: config.allowed_redirect_domains.clone(),
             access: config.access.clone(),
+            upstreams: config.upstreams.clone(),
         };
         let state = web::WebState::new(auth, &key, settings);
         let router = web::router(state, api::router(), config.request_timeout);

@@ -93,6 +93,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub access_rules: Vec<AccessRule>,
+    /// Serve an app to signed-in people: `http://ADDR` for every path that is not nidan's own,
+    /// or `HOST=http://ADDR` for one host (repeatable).
+    #[arg(long = "upstream", env = "NIDAN_UPSTREAMS", value_delimiter = ',')]
+    pub upstreams: Vec<crate::gateway::Upstream>,
     /// Every guarded app needs two-step verification; accounts without it are sent to set it up.
     #[arg(long = "require-2fa", env = "NIDAN_REQUIRE_2FA")]
     pub require_two_factor: bool,

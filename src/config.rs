@@ -27,8 +27,10 @@ pub struct Config {
     pub cookie_domain: Option<String>,
     /// Hosts (and their subdomains) that `rd` may send people back to after sign-in.
     pub allowed_redirect_domains: Vec<String>,
-    /// Forward-auth rules.
+    /// Forward-auth rules (also for the built-in proxy).
     pub access: AccessRules,
+    /// Apps that the built-in proxy serves to signed-in people.
+    pub upstreams: Vec<crate::gateway::Upstream>,
     pub request_timeout: Duration,
 }
 
@@ -46,6 +48,7 @@ impl Config {
             cookie_domain: None,
             allowed_redirect_domains: Vec::new(),
             access: AccessRules::default(),
+            upstreams: Vec::new(),
             request_timeout: Duration::from_secs(30),
         }
     }

@@ -90,6 +90,7 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     config.listen = args.listen;
     config.public_url = args.public_url;
     config.cookie_domain = args.cookie_domain;
+    config.upstreams = args.upstreams;
     config.allowed_redirect_domains = args.allowed_redirect_domains;
     config.access = nidan::auth::access::AccessRules {
         rules: args.access_rules,

@@ -42,6 +42,8 @@ pub struct WebSettings {
     pub cookie_domain: Option<String>,
     pub allowed_redirect_domains: Vec<String>,
     pub access: AccessRules,
+    /// The built-in proxy's apps.
+    pub upstreams: Vec<crate::gateway::Upstream>,
 }
 
 #[derive(Clone)]
@@ -52,6 +54,7 @@ struct Inner {
     csrf_key: [u8; 32],
     secure_cookies: bool,
     settings: WebSettings,
+    proxy_client: crate::gateway::HttpClient,
 }
 
 impl WebState {
@@ -61,6 +64,7 @@ impl WebState {
             csrf_key: key.derive("csrf"),
             secure_cookies: settings.public_url.starts_with("https://"),
             settings,
+            proxy_client: crate::gateway::client(),
         }))
     }
 
@@ -70,6 +74,10 @@ impl WebState {
 
     pub fn settings(&self) -> &WebSettings {
         &self.0.settings
+    }
+
+    pub fn proxy_client(&self) -> &crate::gateway::HttpClient {
+        &self.0.proxy_client
     }
 
     /// Where to go after sign-in: an allowed `rd`, else a local `next`, else `/`.
@@ -103,5 +111,11 @@ pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duratio
                 .map_or("-", MatchedPath::as_str);
             tracing::info_span!("request", method = %req.method(), route)
         }))
+        // Outermost: the guarded app's requests and responses pass untouched by nidan's
+        // headers, body limit and timeout (live streams never end).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::gateway::layer,
+        ))
         .with_state(state)
 }

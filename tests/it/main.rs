@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod csrf;
 mod forward_auth;
+mod gateway;
 mod hardening;
 mod instances;
 mod language;

@@ -1,0 +1,198 @@
+//! The built-in proxy: plain HTTP, a stream passed on as it comes, and a WebSocket echo.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::WebSocketUpgrade;
+use axum::extract::ws::Message;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::common::*;
+
+/// The guarded app. `/stream` sends one chunk, then waits for `go` before the last.
+async fn start_upstream(go: Arc<Notify>) -> SocketAddr {
+    let echo_headers = |headers: HeaderMap| async move {
+        let h = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned()
+        };
+        format!("user={} cookies={}", h("remote-user"), h("cookie"))
+    };
+    let app = Router::new()
+        .route("/", get(echo_headers))
+        .route("/hello", get(echo_headers))
+        .route(
+            "/stream",
+            get(move || {
+                let go = go.clone();
+                async move {
+                    let chunks = futures_util::stream::unfold(0, move |i| {
+                        let go = go.clone();
+                        async move {
+                            match i {
+                                0 => Some((Ok::<_, std::io::Error>("first;"), 1)),
+                                1 => {
+                                    go.notified().await;
+                                    Some((Ok("last"), 2))
+                                }
+                                _ => None,
+                            }
+                        }
+                    });
+                    Body::from_stream(chunks)
+                }
+            }),
+        )
+        .route(
+            "/ws",
+            get(|ws: WebSocketUpgrade| async move {
+                ws.on_upgrade(|mut socket| async move {
+                    while let Some(Ok(Message::Text(t))) = socket.recv().await {
+                        if socket
+                            .send(Message::Text(format!("echo {t}").into()))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                })
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn session_of(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("nidan_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("session cookie")
+}
+
+#[tokio::test]
+async fn signed_in_people_reach_the_app_through_nidan() {
+    let go = Arc::new(Notify::new());
+    let upstream = start_upstream(go.clone()).await;
+    let app = TestApp::with_admin_in(move |d| {
+        let mut c = config(d);
+        c.upstreams = vec![format!("http://{upstream}").parse().unwrap()];
+        c
+    })
+    .await;
+
+    // Signed out: to sign-in, and back afterwards.
+    assert_is_redirect_to(&app.get("/hello").await, "/login?next=%2Fhello");
+    let resp = app.login(ADMIN_EMAIL, PASSWORD).await;
+    let session = session_of(&resp);
+
+    // The app sees who it is, and never nidan's session cookie.
+    let resp = client()
+        .get(app.url("/hello"))
+        .header("cookie", format!("theme=dark; {session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.starts_with(&format!("user={ADMIN_EMAIL} cookies=")),
+        "{body}"
+    );
+    assert!(
+        body.contains("theme=dark") && !body.contains("nidan_session"),
+        "{body}"
+    );
+    // `/` is the app's now; nidan keeps its own pages.
+    assert!(
+        app.get("/")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .starts_with("user=")
+    );
+    let (status, my) = app.get_html("/mypage").await;
+    assert_eq!(
+        (status.as_u16(), text(&my, "h1")),
+        (200, "マイページ".to_owned())
+    );
+
+    // A stream is passed on as it comes: the first chunk arrives before the app sends the last.
+    let mut stream = app.get("/stream").await;
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("first chunk before the end: not buffered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(&first[..], b"first;");
+    go.notify_one();
+    assert_eq!(&stream.chunk().await.unwrap().unwrap()[..], b"last");
+
+    // A WebSocket goes through, for the signed-in only.
+    let ws_url = format!("ws://{}/ws", app.base.trim_start_matches("http://"));
+    let mut request = ws_url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", session.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade through nidan");
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text("ping"))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.into_text().unwrap().as_str(), "echo ping");
+    let refused = tokio_tungstenite::connect_async(ws_url.as_str()).await;
+    assert!(refused.is_err(), "no upgrade without a session");
+}
+
+#[tokio::test]
+async fn a_host_upstream_sends_strangers_to_sign_in_with_the_way_back() {
+    let upstream = start_upstream(Arc::new(Notify::new())).await;
+    let app = spawn_in(AppData::new().await, move |d| {
+        let mut c = config(d);
+        c.public_url = Some("http://login.example.home".into());
+        c.upstreams = vec![
+            format!("cam.example.home=http://{upstream}")
+                .parse()
+                .unwrap(),
+        ];
+        c
+    })
+    .await;
+    let resp = app
+        .client
+        .get(app.url("/live?cam=1"))
+        .header("host", "cam.example.home")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        location(resp.headers()),
+        "http://login.example.home/login?rd=http%3A%2F%2Fcam.example.home%2Flive%3Fcam%3D1"
+    );
+    // Other hosts are nidan's own.
+    assert_eq!(app.get("/login").await.status(), 200);
+}
