@@ -6,7 +6,7 @@ mod form;
 mod headers;
 mod i18n;
 mod pages;
-mod qr;
+pub mod qr;
 pub mod session;
 
 /// Whether cookies carry the Secure attribute (the public URL is https).
