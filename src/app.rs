@@ -98,18 +98,21 @@ impl App {
             access: config.access.clone(),
             upstreams: config.upstreams.clone(),
         };
+        let closer = auth.clone();
         let state = web::WebState::new(auth, &key, settings);
         let router = web::router(state, api::router(), config.request_timeout);
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(
+            let served = axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(async {
                 let _ = on_shutdown.await;
             })
-            .await
+            .await;
+            closer.close().await;
+            served
         });
         Ok(RunningApp {
             addr,
@@ -122,7 +125,7 @@ impl App {
 }
 
 impl RunningApp {
-    /// Stops accepting, lets requests in flight finish, and returns.
+    /// Stops accepting, lets requests in flight finish, closes the pool, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
         self.task.await.unwrap_or(Ok(()))

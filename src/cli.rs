@@ -43,6 +43,7 @@ pub struct StoreArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start")]
 pub enum Command {
     /// Run the server (migrates the database first).
     Serve(ServeArgs),
@@ -100,9 +101,21 @@ pub struct ServeArgs {
     /// Every guarded app needs two-step verification; accounts without it are sent to set it up.
     #[arg(long = "require-2fa", env = "NIDAN_REQUIRE_2FA")]
     pub require_two_factor: bool,
+    /// Log lines as text for people or JSON for log shippers.
+    #[arg(long, env = "NIDAN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
+    #[arg(long, env = "NIDAN_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
     /// PostgreSQL: the longest one statement may run.
     #[arg(long, env = "NIDAN_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub db_statement_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

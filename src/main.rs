@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 
 use nidan::App;
 use nidan::auth::AuthPolicy;
-use nidan::cli::{Cli, Command, ServeArgs, StoreArgs, UserCommand};
+use nidan::cli::{Cli, Command, LogFormat, ServeArgs, StoreArgs, UserCommand};
 use nidan::clock::SystemClock;
 use nidan::config::Config;
 
@@ -78,13 +78,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     let mut config = Config::new(store.data_dir);
     config.database_url = store.database_url;
     config.listen = args.listen;
@@ -116,8 +117,12 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("\nCreate the first administrator at:\n\n    {url}\n");
     }
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    app.stop().await.context("server stopped with an error")?;
+    tracing::info!("shutting down: finishing requests in flight");
+    match tokio::time::timeout(args.shutdown_timeout, app.stop()).await {
+        Ok(stopped) => stopped.context("server stopped with an error")?,
+        Err(_) => tracing::warn!("shutdown deadline passed; requests still in flight were cut"),
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 

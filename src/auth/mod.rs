@@ -103,6 +103,11 @@ impl AuthService {
         }
     }
 
+    /// Closes the database pool (at shutdown, after the last request).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
     /// Ready to serve: the database answers and its schema is current.
     pub async fn ready(&self) -> bool {
         matches!(self.store.schema_current().await, Ok(true))

@@ -185,6 +185,8 @@ pub trait MetaStore {
     async fn schema_current(&self) -> StoreResult<bool>;
     /// A consistent copy of the live database in a new file.
     async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()>;
+    /// Closes the pool: waits for connections in use, then closes them all.
+    async fn close(&self);
 }
 
 /// The confirmed TOTP credential of an account.

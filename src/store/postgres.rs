@@ -598,6 +598,10 @@ impl MetaStore for PostgresStore {
         Err(StoreError::BackupUnsupported)
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())

@@ -22,6 +22,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -103,13 +104,19 @@ pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duratio
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        .layer(PropagateRequestIdLayer::x_request_id())
         // The span names the route pattern, never the raw path: setup links carry tokens.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
                 .get::<MatchedPath>()
                 .map_or("-", MatchedPath::as_str);
-            tracing::info_span!("request", method = %req.method(), route)
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), route, request_id)
         }))
         // Outermost: the guarded app's requests and responses pass untouched by nidan's
         // headers, body limit and timeout (live streams never end).
@@ -117,5 +124,8 @@ pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duratio
             state.clone(),
             crate::gateway::layer,
         ))
+        // Every request gets an id (a caller's own is kept): in the log span, the response
+        // header and what the built-in proxy passes on.
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }

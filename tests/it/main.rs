@@ -15,6 +15,7 @@ mod login;
 mod nginx;
 mod operations;
 mod outage;
+mod serve;
 mod sessions;
 mod setup;
 mod store_races;
