@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -35,6 +36,8 @@ pub enum AppError {
     },
     #[error("invalid public URL {0:?}: it must start with http:// or https://")]
     PublicUrl(String),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailSetupError),
 }
 
 pub struct App;
@@ -45,8 +48,11 @@ pub struct RunningApp {
     pub public_url: String,
     /// The first-start link, when no account exists yet.
     pub setup_url: Option<String>,
+    /// Where `/metrics` is served when it has its own listener.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
 }
 
 /// Data directory, server key, database (migrated, key checked): what `serve` and the
@@ -62,7 +68,11 @@ pub async fn prepare(
     )?;
     let store = store::open(&config.database_url(), &config.db).await?;
     store.check_key_fingerprint(&key.fingerprint()).await?;
-    let auth = AuthService::new(store, clock, config.policy.clone(), &key);
+    let mut auth = AuthService::new(store, clock, config.policy.clone(), &key);
+    if let Some(url) = &config.smtp_url {
+        let mailer = crate::mail::SmtpNotifier::new(url.expose_secret(), &config.smtp_from)?;
+        auth = auth.with_notifier(Arc::new(mailer));
+    }
     Ok((auth, key))
 }
 
@@ -72,16 +82,11 @@ impl App {
         let (auth, key) = prepare(&config, clock).await?;
         let setup_token = auth.prepare_setup().await?;
 
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| AppError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| AppError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, addr) = bind(config.listen).await?;
+        let metrics_listener = match config.metrics_listen {
+            Some(at) => Some(bind(at).await?),
+            None => None,
+        };
         let public_url = match &config.public_url {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 url.trim_end_matches('/').to_owned()
@@ -97,8 +102,24 @@ impl App {
             allowed_redirect_domains: config.allowed_redirect_domains.clone(),
             access: config.access.clone(),
             upstreams: config.upstreams.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            metrics_on_main_listener: metrics_listener.is_none(),
         };
         let closer = auth.clone();
+        let mut background = vec![tokio::spawn(prune_forever(
+            auth.clone(),
+            config.audit_retention,
+            config.prune_interval,
+        ))];
+        let metrics_addr = metrics_listener.as_ref().map(|(_, a)| *a);
+        if let Some((listener, _)) = metrics_listener {
+            let router = web::metrics_router(auth.clone());
+            background.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }));
+        }
         let state = web::WebState::new(auth, &key, settings);
         let router = web::router(state, api::router(), config.request_timeout);
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
@@ -118,8 +139,10 @@ impl App {
             addr,
             public_url,
             setup_url,
+            metrics_addr,
             shutdown,
             task,
+            background,
         })
     }
 }
@@ -127,8 +150,35 @@ impl App {
 impl RunningApp {
     /// Stops accepting, lets requests in flight finish, closes the pool, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
+        for task in &self.background {
+            task.abort();
+        }
         let _ = self.shutdown.send(());
         self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), AppError> {
+    let err = |source| AppError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(err)?;
+    let bound = listener.local_addr().map_err(err)?;
+    Ok((listener, bound))
+}
+
+/// Old audit events, ended sessions and expired sign-ins go, at start and then regularly.
+async fn prune_forever(auth: AuthService, retention: Duration, every: Duration) {
+    let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match auth.prune(retention).await {
+            Ok((events, sessions)) if events + sessions > 0 => {
+                tracing::info!(events, sessions, "pruned old audit events and sessions");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning failed; will try again"),
+        }
     }
 }
 

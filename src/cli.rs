@@ -51,6 +51,8 @@ pub enum Command {
     Migrate,
     /// Write a consistent copy of the live SQLite database to FILE (PostgreSQL: use pg_dump).
     Backup { file: PathBuf },
+    /// Print the audit trail, newest first.
+    Audit(AuditArgs),
     /// Manage accounts (works while the server runs).
     User {
         #[command(subcommand)]
@@ -110,6 +112,54 @@ pub struct ServeArgs {
     /// PostgreSQL: the longest one statement may run.
     #[arg(long, env = "NIDAN_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub db_statement_timeout: Duration,
+    /// A reverse proxy (address or CIDR) whose X-Forwarded-For names the client (repeatable).
+    #[arg(
+        long = "trusted-proxy",
+        env = "NIDAN_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_net
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Audit events older than this are deleted.
+    #[arg(long, env = "NIDAN_AUDIT_RETENTION", default_value = "180days", value_parser = humantime::parse_duration)]
+    pub audit_retention: Duration,
+    /// Security notices by email: smtp://HOST:PORT, smtp://USER:PASS@HOST?tls=required, smtps://...
+    #[arg(long, env = "NIDAN_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of those emails.
+    #[arg(
+        long,
+        env = "NIDAN_SMTP_FROM",
+        default_value = "nidan <nidan@localhost>"
+    )]
+    pub smtp_from: String,
+    /// Serve /metrics on this address only, instead of on the main listener.
+    #[arg(long, env = "NIDAN_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// An address is a one-address network.
+fn parse_net(value: &str) -> Result<ipnet::IpNet, String> {
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{value:?} is not an IP address or CIDR network"))
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this account's events.
+    #[arg(long = "user")]
+    pub user: Option<String>,
+    /// Only events this recent (e.g. 1h, 7days).
+    #[arg(long, default_value = "7days", value_parser = humantime::parse_duration)]
+    pub since: Duration,
+    /// At most this many events.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

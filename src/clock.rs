@@ -7,6 +7,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Seconds since the Unix epoch. Every stored time in nidan is one of these.
 pub type UnixTime = i64;
 
+/// `2026-11-25 10:59 UTC`: how pages, emails and the CLI show a time.
+pub fn format_utc(at: UnixTime) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(at) {
+        Ok(t) => format!(
+            "{}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => at.to_string(),
+    }
+}
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> UnixTime;
 }

@@ -32,6 +32,17 @@ pub struct Config {
     /// Apps that the built-in proxy serves to signed-in people.
     pub upstreams: Vec<crate::gateway::Upstream>,
     pub request_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Audit events older than this are deleted in the background.
+    pub audit_retention: Duration,
+    /// How often the background pruning runs.
+    pub prune_interval: Duration,
+    /// Security notices by email; off when `None`.
+    pub smtp_url: Option<SecretString>,
+    pub smtp_from: String,
+    /// Serve `/metrics` here instead of on the main listener.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -50,6 +61,12 @@ impl Config {
             access: AccessRules::default(),
             upstreams: Vec::new(),
             request_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
+            audit_retention: Duration::from_secs(180 * 86400),
+            prune_interval: Duration::from_secs(3600),
+            smtp_url: None,
+            smtp_from: "nidan <nidan@localhost>".to_owned(),
+            metrics_listen: None,
         }
     }
 

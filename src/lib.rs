@@ -10,6 +10,8 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod gateway;
+pub mod mail;
+pub mod metrics;
 pub mod otp;
 pub mod store;
 pub mod web;

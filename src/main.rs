@@ -1,7 +1,7 @@
 //! The `nidan` binary: parse the command line and call into the library.
 //! Failures print exactly one line on stderr and exit with 1.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,8 +12,8 @@ use tracing_subscriber::EnvFilter;
 
 use nidan::App;
 use nidan::auth::AuthPolicy;
-use nidan::cli::{Cli, Command, LogFormat, ServeArgs, StoreArgs, UserCommand};
-use nidan::clock::SystemClock;
+use nidan::cli::{AuditArgs, Cli, Command, LogFormat, ServeArgs, StoreArgs, UserCommand};
+use nidan::clock::{SystemClock, format_utc};
 use nidan::config::Config;
 
 fn main() -> ExitCode {
@@ -74,6 +74,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User { command } => user(cli.store, command).await,
+        Command::Audit(args) => audit(cli.store, args).await,
     }
 }
 
@@ -104,6 +105,11 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     config.secret_key = std::env::var("NIDAN_SECRET_KEY")
         .ok()
         .map(SecretString::from);
+    config.trusted_proxies = args.trusted_proxies;
+    config.audit_retention = args.audit_retention;
+    config.smtp_url = args.smtp_url.map(SecretString::from);
+    config.smtp_from = args.smtp_from;
+    config.metrics_listen = args.metrics_listen;
     config.policy = AuthPolicy {
         session_idle_timeout: args.session_idle_timeout.as_secs() as i64,
         session_lifetime: args.session_lifetime.as_secs() as i64,
@@ -112,6 +118,9 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
 
     let app = App::spawn(config, Arc::new(SystemClock)).await?;
     tracing::info!(url = %app.public_url, "nidan is serving");
+    if let Some(addr) = app.metrics_addr {
+        tracing::info!(metrics = %format!("http://{addr}/metrics"), "metrics served apart");
+    }
     if let Some(url) = &app.setup_url {
         tracing::info!("no account yet: open the setup link printed on stderr");
         eprintln!("\nCreate the first administrator at:\n\n    {url}\n");
@@ -204,6 +213,46 @@ async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()>
         UserCommand::Delete { email } => {
             auth.delete_user(&email).await?;
             println!("deleted {email}");
+        }
+    }
+    Ok(())
+}
+
+async fn audit(store_args: StoreArgs, args: AuditArgs) -> anyhow::Result<()> {
+    let (auth, _) = nidan::app::prepare(&store_config(store_args), Arc::new(SystemClock)).await?;
+    let since = auth.now() - i64::try_from(args.since.as_secs()).unwrap_or(i64::MAX / 2);
+    let events = auth
+        .audit_log(args.user.as_deref(), since, i64::from(args.limit))
+        .await?;
+    let mut out = std::io::stdout().lock();
+    for e in events {
+        if args.json {
+            let line = serde_json::json!({
+                "at": e.at,
+                "time": format_utc(e.at),
+                "email": e.email,
+                "user_id": e.user_id,
+                "event": e.kind,
+                "detail": e.detail,
+                "ip": e.origin.ip,
+                "user_agent": e.origin.user_agent,
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(
+                out,
+                "{}  {:<26} {:<32} {:<15} {}  {}",
+                format_utc(e.at),
+                e.kind,
+                e.email,
+                if e.origin.ip.is_empty() {
+                    "-"
+                } else {
+                    &e.origin.ip
+                },
+                e.detail,
+                e.origin.user_agent
+            )?;
         }
     }
     Ok(())

@@ -1,9 +1,9 @@
 //! `/api/v1`: sign-in and two-step verification for programs and single-page apps. The same
 //! use-cases, limits and cookie session as the pages; writes need `X-Requested-With`.
 
-use std::net::SocketAddr;
+use crate::auth::Client;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
@@ -18,7 +18,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::problem::{ApiError, ApiJson, Problem};
 use crate::auth::{LoginAttempt, LoginOutcome, SecondFactor, SignedIn};
 use crate::web::session::{
-    pending_cookie, pending_removal, pending_token, session_cookie, session_removal, session_token,
+    pending_cookie, pending_removal, pending_token, session_removal, session_token, with_session,
 };
 use crate::web::{WebState, secure_cookies};
 
@@ -188,19 +188,19 @@ fn fail(state: &WebState) -> impl Fn(crate::auth::AuthError) -> ApiError + '_ {
     ))]
 async fn login(
     State(state): State<WebState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     jar: CookieJar,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let attempt = LoginAttempt {
         email: body.email,
         password: SecretString::from(body.password),
-        client_ip: peer.ip(),
+        client: client.clone(),
         next: "/".to_owned(),
     };
     match state.auth().sign_in(attempt).await.map_err(fail(&state))? {
         LoginOutcome::SignedIn(session) => {
-            let jar = jar.add(session_cookie(&state, session.token));
+            let jar = with_session(&state, jar, session);
             Ok((jar, Json(OK)).into_response())
         }
         LoginOutcome::SecondStepRequired { pending_token } => {
@@ -215,6 +215,7 @@ async fn login(
 
 async fn second_step(
     state: &WebState,
+    client: &Client,
     jar: CookieJar,
     factor: SecondFactor,
     code: &str,
@@ -222,12 +223,14 @@ async fn second_step(
     let token = pending_token(&jar).ok_or(ApiError::NoPendingSignIn)?;
     let done = state
         .auth()
-        .second_step(&token, factor, code)
+        .second_step(&token, factor, code, client)
         .await
         .map_err(fail(state))?;
-    let jar = jar
-        .remove(pending_removal(PENDING_PATH))
-        .add(session_cookie(state, done.session.token));
+    let jar = with_session(
+        state,
+        jar.remove(pending_removal(PENDING_PATH)),
+        done.session,
+    );
     Ok((jar, done.backup_codes_left))
 }
 
@@ -239,10 +242,11 @@ async fn second_step(
     ))]
 async fn login_totp(
     State(state): State<WebState>,
+    client: Client,
     jar: CookieJar,
     ApiJson(body): ApiJson<CodeRequest>,
 ) -> Result<Response, ApiError> {
-    let (jar, _) = second_step(&state, jar, SecondFactor::Totp, &body.code).await?;
+    let (jar, _) = second_step(&state, &client, jar, SecondFactor::Totp, &body.code).await?;
     Ok((jar, Json(OK)).into_response())
 }
 
@@ -254,10 +258,12 @@ async fn login_totp(
     ))]
 async fn login_backup_code(
     State(state): State<WebState>,
+    client: Client,
     jar: CookieJar,
     ApiJson(body): ApiJson<CodeRequest>,
 ) -> Result<Response, ApiError> {
-    let (jar, left) = second_step(&state, jar, SecondFactor::BackupCode, &body.code).await?;
+    let (jar, left) =
+        second_step(&state, &client, jar, SecondFactor::BackupCode, &body.code).await?;
     let body = BackupCodeOk {
         status: Outcome::Ok,
         backup_codes_left: left.unwrap_or(0),
@@ -268,9 +274,17 @@ async fn login_backup_code(
 /// End this session.
 #[utoipa::path(post, path = "/api/v1/logout",
     responses((status = 200, description = "Signed out", body = StatusOk)))]
-async fn logout(State(state): State<WebState>, jar: CookieJar) -> Result<Response, ApiError> {
+async fn logout(
+    State(state): State<WebState>,
+    client: Client,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
     if let Some(token) = session_token(&jar) {
-        state.auth().sign_out(&token).await.map_err(fail(&state))?;
+        state
+            .auth()
+            .sign_out(&token, &client)
+            .await
+            .map_err(fail(&state))?;
     }
     Ok((jar.remove(session_removal(&state)), Json(OK)).into_response())
 }
@@ -305,13 +319,13 @@ async fn me(State(state): State<WebState>, ApiUser(user): ApiUser) -> Result<Jso
     ))]
 async fn enable(
     State(state): State<WebState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     ApiUser(user): ApiUser,
     ApiJson(body): ApiJson<PasswordRequest>,
 ) -> Result<Json<TotpSetupResponse>, ApiError> {
     let auth = state.auth();
     let password = SecretString::from(body.password);
-    auth.begin_totp_setup(&user, &password, peer.ip())
+    auth.begin_totp_setup(&user, &password, &client)
         .await
         .map_err(fail(&state))?;
     let setup = auth
@@ -333,16 +347,17 @@ async fn enable(
     ))]
 async fn confirm(
     State(state): State<WebState>,
+    client: Client,
     ApiUser(user): ApiUser,
     jar: CookieJar,
     ApiJson(body): ApiJson<CodeRequest>,
 ) -> Result<Response, ApiError> {
     let (codes, session) = state
         .auth()
-        .confirm_totp_setup(&user, &body.code)
+        .confirm_totp_setup(&user, &body.code, &client)
         .await
         .map_err(fail(&state))?;
-    let jar = jar.add(session_cookie(&state, session.token));
+    let jar = with_session(&state, jar, session);
     Ok((
         jar,
         Json(BackupCodes {
@@ -360,7 +375,7 @@ async fn confirm(
     ))]
 async fn disable(
     State(state): State<WebState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     ApiUser(user): ApiUser,
     jar: CookieJar,
     ApiJson(body): ApiJson<PasswordRequest>,
@@ -368,10 +383,10 @@ async fn disable(
     let password = SecretString::from(body.password);
     let session = state
         .auth()
-        .disable_totp(&user, &password, peer.ip())
+        .disable_totp(&user, &password, &client)
         .await
         .map_err(fail(&state))?;
-    let jar = jar.add(session_cookie(&state, session.token));
+    let jar = with_session(&state, jar, session);
     Ok((jar, Json(OK)).into_response())
 }
 
@@ -383,7 +398,7 @@ async fn disable(
     ))]
 async fn regenerate(
     State(state): State<WebState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     ApiUser(user): ApiUser,
     jar: CookieJar,
     ApiJson(body): ApiJson<PasswordRequest>,
@@ -391,10 +406,10 @@ async fn regenerate(
     let password = SecretString::from(body.password);
     let (codes, session) = state
         .auth()
-        .regenerate_backup_codes(&user, &password, peer.ip())
+        .regenerate_backup_codes(&user, &password, &client)
         .await
         .map_err(fail(&state))?;
-    let jar = jar.add(session_cookie(&state, session.token));
+    let jar = with_session(&state, jar, session);
     Ok((
         jar,
         Json(BackupCodes {

@@ -2,6 +2,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::audit::{EventKind, Subject};
 use super::password_policy::check_new_password;
 use super::throttle::account_key;
 use super::{AuthError, AuthResult, AuthService, normalise_email};
@@ -24,7 +25,14 @@ impl AuthService {
         is_admin: bool,
     ) -> AuthResult<User> {
         let new = self.new_user(email, password, is_admin).await?;
-        Ok(self.store.create_user(new).await?)
+        let user = self.store.create_user(new).await?;
+        self.record_admin(
+            EventKind::AccountCreated,
+            Subject::user(user.id, &user.email),
+            None,
+        )
+        .await?;
+        Ok(user)
     }
 
     /// Validates and hashes; nothing is stored yet.
@@ -52,7 +60,12 @@ impl AuthService {
         self.store
             .set_password(user.id, &hash, self.now(), None)
             .await?;
-        Ok(())
+        self.record_admin(
+            EventKind::PasswordChanged,
+            Subject::user(user.id, &user.email),
+            None,
+        )
+        .await
     }
 
     pub async fn delete_user(&self, email: &str) -> AuthResult<()> {
@@ -68,7 +81,13 @@ impl AuthService {
     pub async fn unlock(&self, email: &str) -> AuthResult<()> {
         let user = self.existing_user(email).await?;
         self.store.clear_throttle(&account_key(&user.email)).await?;
-        self.clear_second_step_lock(user.id).await
+        self.clear_second_step_lock(user.id).await?;
+        self.record_admin(
+            EventKind::Unlocked,
+            Subject::user(user.id, &user.email),
+            None,
+        )
+        .await
     }
 
     pub async fn list_users(&self) -> AuthResult<Vec<UserSummary>> {

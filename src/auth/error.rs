@@ -43,6 +43,8 @@ pub enum AuthError {
     TwoFactorAlreadyOn,
     #[error("two-step verification is not on for this account")]
     TwoFactorOff,
+    #[error("no such session (it may have ended already)")]
+    UnknownSession,
     #[error(transparent)]
     Seal(#[from] SealError),
     #[error(transparent)]

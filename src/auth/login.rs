@@ -1,18 +1,18 @@
 //! Sign-in with email and password. For accounts with two-step verification the
 //! second step sits between "password accepted" and "session started".
 
-use std::net::IpAddr;
-
 use secrecy::{ExposeSecret, SecretString};
 
+use super::audit::{EventKind, Subject};
+use super::notify::Notice;
 use super::password_policy::could_be_a_password;
 use super::throttle::{account_key, ip_key};
-use super::{AuthError, AuthResult, AuthService, NewSession, normalise_email};
+use super::{AuthError, AuthResult, AuthService, Client, NewSession, normalise_email};
 
 pub struct LoginAttempt {
     pub email: String,
     pub password: SecretString,
-    pub client_ip: IpAddr,
+    pub client: Client,
     /// Where to go after a second step (a local path the caller has checked).
     pub next: String,
 }
@@ -28,7 +28,7 @@ pub enum LoginOutcome {
 
 impl AuthService {
     /// One answer for unknown email and wrong password, at the same cost.
-    #[tracing::instrument(skip_all, fields(ip = %attempt.client_ip))]
+    #[tracing::instrument(skip_all, fields(ip = %attempt.client.ip))]
     pub async fn sign_in(&self, attempt: LoginAttempt) -> AuthResult<LoginOutcome> {
         let password = attempt.password.expose_secret();
         if attempt.email.trim().is_empty() || password.is_empty() {
@@ -36,7 +36,8 @@ impl AuthService {
         }
         let email = normalise_email(&attempt.email)?;
         let account = account_key(&email);
-        let ip = ip_key(attempt.client_ip);
+        let ip = ip_key(attempt.client.ip);
+        let origin = attempt.client.origin();
         self.check_not_throttled(&[&account, &ip]).await?;
 
         let user = self.store.user_by_email(&email).await?;
@@ -50,21 +51,75 @@ impl AuthService {
                 .await;
         let user = match (ok, user) {
             (true, Some(user)) => user,
-            _ => {
+            (_, user) => {
                 tracing::info!("sign-in failed");
-                return Err(match self.count_failure(&account, &ip).await? {
-                    Some(until) => AuthError::Throttled { until },
-                    None => AuthError::WrongCredentials,
-                });
+                let subject = Subject {
+                    id: user.as_ref().map(|u| u.id),
+                    email: &email,
+                };
+                return Err(self
+                    .password_failed(subject, &account, &ip, &origin, "")
+                    .await?);
             }
         };
         self.store.clear_throttle(&account).await?;
+        let subject = || Subject::user(user.id, &user.email);
         if user.totp_enabled {
             tracing::info!(user_id = user.id, "password accepted, second step due");
+            self.record(
+                EventKind::PasswordAccepted,
+                subject(),
+                String::new(),
+                &origin,
+                None,
+            )
+            .await?;
             let pending_token = self.start_pending_login(user.id, &attempt.next).await?;
             return Ok(LoginOutcome::SecondStepRequired { pending_token });
         }
         tracing::info!(user_id = user.id, "signed in");
-        Ok(LoginOutcome::SignedIn(self.start_session(user.id).await?))
+        self.record(EventKind::SignInOk, subject(), String::new(), &origin, None)
+            .await?;
+        Ok(LoginOutcome::SignedIn(
+            self.start_session(user.id, &user.email, &attempt.client)
+                .await?,
+        ))
+    }
+
+    /// A wrong password (at sign-in or asked again): counted, recorded, and the lock
+    /// reported to the owner when this failure set it.
+    pub(crate) async fn password_failed(
+        &self,
+        subject: Subject<'_>,
+        account: &str,
+        ip: &str,
+        origin: &crate::store::Origin,
+        detail: &str,
+    ) -> AuthResult<AuthError> {
+        let (until, account_locked_now) = self.count_failure(account, ip).await?;
+        let email = subject.email;
+        let id = subject.id;
+        self.record(
+            EventKind::SignInFailed,
+            subject,
+            detail.to_owned(),
+            origin,
+            None,
+        )
+        .await?;
+        if let (Some(until), true) = (until, account_locked_now) {
+            self.record(
+                EventKind::Locked,
+                Subject { id, email },
+                "sign-in".to_owned(),
+                origin,
+                Some(Notice::Locked { until }),
+            )
+            .await?;
+        }
+        Ok(match until {
+            Some(until) => AuthError::Throttled { until },
+            None => AuthError::WrongCredentials,
+        })
     }
 }

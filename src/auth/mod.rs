@@ -2,9 +2,12 @@
 
 pub mod access;
 mod accounts;
+pub mod audit;
+pub mod client;
 mod email;
 mod error;
 mod login;
+pub mod notify;
 mod password_policy;
 pub mod redirect;
 mod session;
@@ -19,9 +22,12 @@ use crate::crypto::{PasswordHasher, Sealer, ServerKey};
 use crate::store::{Store, ThrottleRule};
 
 pub use accounts::UserSummary;
+pub use audit::{EventKind, SessionView};
+pub use client::Client;
 pub use email::normalise_email;
 pub use error::AuthError;
 pub use login::{LoginAttempt, LoginOutcome};
+pub use notify::{Notice, Notifier};
 pub use password_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 pub use session::{NewSession, SignedIn};
 pub use two_factor::{
@@ -82,6 +88,8 @@ pub struct AuthService {
     hasher: PasswordHasher,
     policy: AuthPolicy,
     keys: Arc<TwoFactorKeys>,
+    metrics: Arc<crate::metrics::Metrics>,
+    notifier: Arc<dyn Notifier>,
 }
 
 impl AuthService {
@@ -100,7 +108,20 @@ impl AuthService {
                 sealer: Sealer::new(&key.derive("totp-secrets")),
                 backup_code_key: key.derive("backup-codes"),
             }),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
+            notifier: Arc::new(notify::NoNotifier),
         }
+    }
+
+    /// Security notices go out through `notifier` (email when SMTP is configured).
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// The device cookie's value is a token; only its hash is kept.
+    fn device_hash(device: &str) -> [u8; 32] {
+        crate::crypto::token_hash(device)
     }
 
     /// Closes the database pool (at shutdown, after the last request).

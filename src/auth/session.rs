@@ -2,10 +2,12 @@
 
 use std::fmt;
 
-use super::{AuthResult, AuthService};
+use super::audit::{EventKind, Subject};
+use super::notify::Notice;
+use super::{AuthResult, AuthService, Client};
 use crate::clock::UnixTime;
 use crate::crypto::{TokenHash, new_token, token_hash};
-use crate::store::UserId;
+use crate::store::{DeviceSeen, UserId};
 
 /// Sessions are written back at most this often, so page views stay reads.
 const TOUCH_EVERY_SECS: i64 = 60;
@@ -14,6 +16,8 @@ const TOUCH_EVERY_SECS: i64 = 60;
 pub struct NewSession {
     pub token: String,
     pub expires_at: UnixTime,
+    /// A new `nidan_device` cookie value, when the browser had none.
+    pub device_token: Option<String>,
 }
 
 impl fmt::Debug for NewSession {
@@ -21,6 +25,10 @@ impl fmt::Debug for NewSession {
         f.debug_struct("NewSession")
             .field("token", &"<redacted>")
             .field("expires_at", &self.expires_at)
+            .field(
+                "device_token",
+                &self.device_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -37,14 +45,38 @@ pub struct SignedIn {
 }
 
 impl AuthService {
-    pub(crate) async fn start_session(&self, user_id: UserId) -> AuthResult<NewSession> {
+    /// A full sign-in: the session, and the device it came from remembered; the owner
+    /// hears of a device the account has not signed in on before.
+    pub(crate) async fn start_session(
+        &self,
+        user_id: UserId,
+        email: &str,
+        client: &Client,
+    ) -> AuthResult<NewSession> {
         let now = self.now();
         let (token, hash) = new_token();
         let expires_at = now + self.policy.session_lifetime;
+        let origin = client.origin();
         self.store
-            .insert_session(&hash, user_id, now, expires_at)
+            .insert_session(&hash, user_id, now, expires_at, &origin)
             .await?;
-        Ok(NewSession { token, expires_at })
+        let (device_token, device) = match client.device.as_deref().filter(|d| looks_like_token(d))
+        {
+            Some(device) => (None, Self::device_hash(device)),
+            None => {
+                let (token, hash) = new_token();
+                (Some(token), hash)
+            }
+        };
+        if self.store.remember_device(user_id, &device, now).await? == DeviceSeen::New {
+            self.notifier
+                .notify(email, Notice::NewDevice { origin }, now);
+        }
+        Ok(NewSession {
+            token,
+            expires_at,
+            device_token,
+        })
     }
 
     /// The signed-in account, or `None` for an unknown, idle or expired session
@@ -72,8 +104,27 @@ impl AuthService {
         }))
     }
 
-    pub async fn sign_out(&self, token: &str) -> AuthResult<()> {
-        self.store.delete_session(&token_hash(token)).await?;
-        Ok(())
+    pub async fn sign_out(&self, token: &str, client: &Client) -> AuthResult<()> {
+        let hash = token_hash(token);
+        let Some(record) = self.store.session(&hash).await? else {
+            return Ok(());
+        };
+        self.store.delete_session(&hash).await?;
+        self.record(
+            EventKind::SignedOut,
+            Subject::user(record.user_id, &record.email),
+            String::new(),
+            &client.origin(),
+            None,
+        )
+        .await
     }
+}
+
+/// Device cookies are our own tokens: 43 URL-safe characters. Anything else is replaced.
+fn looks_like_token(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -2,7 +2,8 @@
 
 use secrecy::SecretString;
 
-use super::{AuthError, AuthResult, AuthService, NewSession};
+use super::audit::{EventKind, Subject};
+use super::{AuthError, AuthResult, AuthService, Client, NewSession};
 use crate::crypto::{new_token, token_hash};
 
 impl AuthService {
@@ -28,6 +29,7 @@ impl AuthService {
         token: &str,
         email: &str,
         password: &SecretString,
+        client: &Client,
     ) -> AuthResult<NewSession> {
         if !self.setup_link_valid(token).await? {
             return Err(AuthError::SetupLinkInvalid);
@@ -39,6 +41,14 @@ impl AuthService {
             .await?
             .ok_or(AuthError::SetupLinkInvalid)?;
         tracing::info!(user_id = user.id, "first administrator created");
-        self.start_session(user.id).await
+        self.record(
+            EventKind::AccountCreated,
+            Subject::user(user.id, &user.email),
+            "first administrator".to_owned(),
+            &client.origin(),
+            None,
+        )
+        .await?;
+        self.start_session(user.id, &user.email, client).await
     }
 }

@@ -35,17 +35,21 @@ impl AuthService {
             }
         }
         match until {
-            Some(until) => Err(AuthError::Throttled { until }),
+            Some(until) => {
+                self.count_throttled();
+                Err(AuthError::Throttled { until })
+            }
             None => Ok(()),
         }
     }
 
-    /// Counts a failure on both keys; returns the lock when this failure set one.
+    /// Counts a failure on both keys: the lock when this failure set one, and whether
+    /// it was the account's own lock that began just now.
     pub(crate) async fn count_failure(
         &self,
         account: &str,
         ip: &str,
-    ) -> AuthResult<Option<UnixTime>> {
+    ) -> AuthResult<(Option<UnixTime>, bool)> {
         let now = self.now();
         let a = self
             .store
@@ -56,7 +60,8 @@ impl AuthService {
             .record_failure(ip, now, self.policy.ip_throttle)
             .await?;
         let until = a.locked_until.max(i.locked_until);
-        Ok((until > now).then_some(until))
+        let account_locked_now = a.failures == self.policy.account_throttle.limit;
+        Ok(((until > now).then_some(until), account_locked_now))
     }
 }
 

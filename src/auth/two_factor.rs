@@ -2,13 +2,14 @@
 //! first code, backup codes), the second step at sign-in (code or backup code), turn off.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use rand::rngs::OsRng;
 use secrecy::SecretString;
 
+use super::audit::{EventKind, Subject};
+use super::notify::Notice;
 use super::throttle::{account_key, ip_key};
-use super::{AuthError, AuthResult, AuthService, NewSession, SignedIn};
+use super::{AuthError, AuthResult, AuthService, Client, NewSession, SignedIn};
 use crate::crypto::{Sealer, TokenHash, keyed_hash, new_token, token_hash};
 use crate::otp::{self, backup_codes, totp};
 use crate::store::{SessionRotation, UserId};
@@ -73,10 +74,10 @@ impl AuthService {
         &self,
         user: &SignedIn,
         password: &SecretString,
-        ip: IpAddr,
+        client: &Client,
     ) -> AuthResult<()> {
         let account = account_key(&user.email);
-        let ip = ip_key(ip);
+        let ip = ip_key(client.ip);
         self.check_not_throttled(&[&account, &ip]).await?;
         let stored = self.store.user_by_id(user.user_id).await?;
         let ok = self
@@ -86,10 +87,17 @@ impl AuthService {
         if ok {
             return Ok(());
         }
-        Err(match self.count_failure(&account, &ip).await? {
-            Some(until) => AuthError::Throttled { until },
-            None => AuthError::WrongPassword,
-        })
+        let subject = Subject::user(user.user_id, &user.email);
+        let origin = client.origin();
+        Err(
+            match self
+                .password_failed(subject, &account, &ip, &origin, "password asked again")
+                .await?
+            {
+                AuthError::WrongCredentials => AuthError::WrongPassword,
+                other => other,
+            },
+        )
     }
 
     pub async fn two_factor_status(&self, user_id: UserId) -> AuthResult<TwoFactorStatus> {
@@ -110,12 +118,12 @@ impl AuthService {
         &self,
         user: &SignedIn,
         password: &SecretString,
-        ip: IpAddr,
+        client: &Client,
     ) -> AuthResult<()> {
         if self.store.totp_credential(user.user_id).await?.is_some() {
             return Err(AuthError::TwoFactorAlreadyOn);
         }
-        self.recheck_password(user, password, ip).await?;
+        self.recheck_password(user, password, client).await?;
         let mut secret = [0u8; otp::SECRET_BYTES];
         rand::RngCore::fill_bytes(&mut OsRng, &mut secret);
         let sealed = self.keys.sealer.seal(&secret, &owner(user.user_id));
@@ -163,6 +171,7 @@ impl AuthService {
         &self,
         user: &SignedIn,
         code: &str,
+        client: &Client,
     ) -> AuthResult<(Vec<String>, NewSession)> {
         let code = totp::normalise_code(code).ok_or(AuthError::CodeFormat)?;
         let secret = self
@@ -174,11 +183,19 @@ impl AuthService {
         })?;
         let sealed = self.keys.sealer.seal(&secret, &owner(user.user_id));
         let (codes, hashes) = self.new_backup_codes();
-        let (session, rotation) = self.new_rotation();
+        let (session, rotation) = self.new_rotation(client);
         self.store
             .enable_totp(user.user_id, &sealed, step, &hashes, &rotation)
             .await?;
         tracing::info!(user_id = user.user_id, "two-step verification turned on");
+        self.record(
+            EventKind::TwoFactorEnabled,
+            Subject::user(user.user_id, &user.email),
+            String::new(),
+            &rotation.origin,
+            Some(Notice::TwoFactorEnabled),
+        )
+        .await?;
         Ok((codes, session))
     }
 
@@ -187,17 +204,25 @@ impl AuthService {
         &self,
         user: &SignedIn,
         password: &SecretString,
-        ip: IpAddr,
+        client: &Client,
     ) -> AuthResult<NewSession> {
         if self.store.totp_credential(user.user_id).await?.is_none() {
             return Err(AuthError::TwoFactorOff);
         }
-        self.recheck_password(user, password, ip).await?;
-        let (session, rotation) = self.new_rotation();
+        self.recheck_password(user, password, client).await?;
+        let (session, rotation) = self.new_rotation(client);
         self.store
             .disable_totp(user.user_id, Some(&rotation))
             .await?;
         tracing::info!(user_id = user.user_id, "two-step verification turned off");
+        self.record(
+            EventKind::TwoFactorDisabled,
+            Subject::user(user.user_id, &user.email),
+            String::new(),
+            &rotation.origin,
+            Some(Notice::TwoFactorDisabled { by_admin: false }),
+        )
+        .await?;
         Ok(session)
     }
 
@@ -206,18 +231,26 @@ impl AuthService {
         &self,
         user: &SignedIn,
         password: &SecretString,
-        ip: IpAddr,
+        client: &Client,
     ) -> AuthResult<(Vec<String>, NewSession)> {
         if self.store.totp_credential(user.user_id).await?.is_none() {
             return Err(AuthError::TwoFactorOff);
         }
-        self.recheck_password(user, password, ip).await?;
+        self.recheck_password(user, password, client).await?;
         let (codes, hashes) = self.new_backup_codes();
-        let (session, rotation) = self.new_rotation();
+        let (session, rotation) = self.new_rotation(client);
         self.store
             .replace_backup_codes(user.user_id, &hashes, &rotation)
             .await?;
         tracing::info!(user_id = user.user_id, "backup codes regenerated");
+        self.record(
+            EventKind::BackupCodesRegenerated,
+            Subject::user(user.user_id, &user.email),
+            String::new(),
+            &rotation.origin,
+            None,
+        )
+        .await?;
         Ok((codes, session))
     }
 
@@ -232,7 +265,12 @@ impl AuthService {
             user_id = user.id,
             "two-step verification reset by an administrator"
         );
-        Ok(())
+        self.record_admin(
+            EventKind::TwoFactorReset,
+            Subject::user(user.id, &user.email),
+            Some(Notice::TwoFactorDisabled { by_admin: true }),
+        )
+        .await
     }
 
     pub(crate) async fn clear_second_step_lock(&self, user_id: UserId) -> AuthResult<()> {
@@ -286,6 +324,7 @@ impl AuthService {
         pending_token: &str,
         factor: SecondFactor,
         code: &str,
+        client: &Client,
     ) -> AuthResult<SecondStepDone> {
         let hash = token_hash(pending_token);
         let pending = self
@@ -293,6 +332,16 @@ impl AuthService {
             .await?
             .ok_or(AuthError::PendingExpired)?;
         let user_id = pending.user_id;
+        let email = match self.store.user_by_id(user_id).await? {
+            Some(user) => user.email,
+            None => return Err(AuthError::PendingExpired),
+        };
+        let subject = || Subject::user(user_id, &email);
+        let origin = client.origin();
+        let factor_name = match factor {
+            SecondFactor::Totp => "app code",
+            SecondFactor::BackupCode => "backup code",
+        };
         let lock_key = second_step_key(user_id);
         if let Some(until) = self.store.locked_until(&lock_key, self.now()).await? {
             return Err(AuthError::SecondStepLocked { until });
@@ -311,7 +360,26 @@ impl AuthService {
             }
         };
         if !accepted {
-            return Err(self.second_step_failed(&hash, &lock_key).await?);
+            let err = self.second_step_failed(&hash, &lock_key).await?;
+            self.record(
+                EventKind::SecondStepFailed,
+                subject(),
+                factor_name.to_owned(),
+                &origin,
+                None,
+            )
+            .await?;
+            if let AuthError::SecondStepLocked { until } = err {
+                self.record(
+                    EventKind::Locked,
+                    subject(),
+                    "second step".to_owned(),
+                    &origin,
+                    Some(Notice::Locked { until }),
+                )
+                .await?;
+            }
+            return Err(err);
         }
         // Of two requests that both passed, only one may sign in with this pending login.
         if !self.store.take_pending_login(&hash).await? {
@@ -322,8 +390,26 @@ impl AuthService {
             SecondFactor::Totp => None,
         };
         tracing::info!(user_id, "second step passed");
+        self.record(
+            EventKind::SecondStepOk,
+            subject(),
+            factor_name.to_owned(),
+            &origin,
+            None,
+        )
+        .await?;
+        if let Some(left) = backup_codes_left {
+            self.record(
+                EventKind::BackupCodeUsed,
+                subject(),
+                format!("{left} left"),
+                &origin,
+                Some(Notice::BackupCodeUsed { left }),
+            )
+            .await?;
+        }
         Ok(SecondStepDone {
-            session: self.start_session(user_id).await?,
+            session: self.start_session(user_id, &email, client).await?,
             next: pending.next,
             backup_codes_left,
         })
@@ -381,16 +467,22 @@ impl AuthService {
         (shown, hashes)
     }
 
-    fn new_rotation(&self) -> (NewSession, SessionRotation) {
+    /// A renewed session for this browser; it keeps its device cookie.
+    fn new_rotation(&self, client: &Client) -> (NewSession, SessionRotation) {
         let now = self.now();
         let (token, hash) = new_token();
         let expires_at = now + self.policy.session_lifetime;
         (
-            NewSession { token, expires_at },
+            NewSession {
+                token,
+                expires_at,
+                device_token: None,
+            },
             SessionRotation {
                 token: hash,
                 now,
                 expires_at,
+                origin: client.origin(),
             },
         )
     }

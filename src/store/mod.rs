@@ -133,6 +133,22 @@ pub trait UserStore {
     async fn delete_user(&self, user_id: UserId) -> StoreResult<bool>;
 }
 
+/// Where a request came from, as stored: the client address and its User-Agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// A live session as its owner sees it on マイページ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub token_hash: TokenHash,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    pub origin: Origin,
+}
+
 #[async_trait]
 pub trait SessionStore {
     async fn insert_session(
@@ -141,10 +157,71 @@ pub trait SessionStore {
         user_id: UserId,
         now: UnixTime,
         expires_at: UnixTime,
+        origin: &Origin,
     ) -> StoreResult<()>;
     async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>>;
     async fn touch_session(&self, token: &TokenHash, now: UnixTime) -> StoreResult<()>;
     async fn delete_session(&self, token: &TokenHash) -> StoreResult<()>;
+    /// The account's sessions that are neither expired nor idle since `seen_after`, newest first.
+    async fn sessions_of(
+        &self,
+        user_id: UserId,
+        now: UnixTime,
+        seen_after: UnixTime,
+    ) -> StoreResult<Vec<SessionInfo>>;
+    /// Ends one session of this account; `false` when it has no such session.
+    async fn end_session_of(&self, user_id: UserId, token: &TokenHash) -> StoreResult<bool>;
+    /// Sessions neither expired nor idle since `seen_after`.
+    async fn count_live_sessions(&self, now: UnixTime, seen_after: UnixTime) -> StoreResult<i64>;
+    /// Deletes expired and idle sessions and expired pending sign-ins; returns how many.
+    async fn prune_sessions(&self, now: UnixTime, seen_after: UnixTime) -> StoreResult<u64>;
+}
+
+/// One security event of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: UnixTime,
+    /// `None` when no account matched (a sign-in with an unknown address).
+    pub user_id: Option<UserId>,
+    pub email: String,
+    pub kind: String,
+    pub detail: String,
+    pub origin: Origin,
+}
+
+/// Which events to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub user_id: Option<UserId>,
+    pub email: Option<String>,
+    pub since: UnixTime,
+    pub limit: i64,
+}
+
+/// What a sign-in's device was to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSeen {
+    /// Signed in on it before.
+    Known,
+    /// New to an account that has signed in on other devices.
+    New,
+    /// The account's first device.
+    First,
+}
+
+#[async_trait]
+pub trait AuditStore {
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()>;
+    async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes events older than `before`; returns how many.
+    async fn prune_audit(&self, before: UnixTime) -> StoreResult<u64>;
+    /// Records that the account signed in on this device.
+    async fn remember_device(
+        &self,
+        user_id: UserId,
+        device_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> StoreResult<DeviceSeen>;
 }
 
 #[async_trait]
@@ -187,6 +264,15 @@ pub trait MetaStore {
     async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()>;
     /// Closes the pool: waits for connections in use, then closes them all.
     async fn close(&self);
+    fn pool_state(&self) -> PoolState;
+}
+
+/// The connection pool right now (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// The confirmed TOTP credential of an account.
@@ -217,6 +303,7 @@ pub struct SessionRotation {
     pub token: TokenHash,
     pub now: UnixTime,
     pub expires_at: UnixTime,
+    pub origin: Origin,
 }
 
 #[async_trait]
@@ -283,12 +370,21 @@ pub trait TwoFactorStore {
 }
 
 pub trait Store:
-    UserStore + SessionStore + ThrottleStore + SetupStore + TwoFactorStore + MetaStore + Send + Sync
+    UserStore
+    + SessionStore
+    + ThrottleStore
+    + SetupStore
+    + TwoFactorStore
+    + AuditStore
+    + MetaStore
+    + Send
+    + Sync
 {
 }
 impl<T> Store for T where
     T: UserStore
         + SessionStore
+        + AuditStore
         + ThrottleStore
         + SetupStore
         + TwoFactorStore

@@ -76,6 +76,32 @@ where
     Ok(row.into())
 }
 
+async fn insert_session<'e, E>(
+    executor: E,
+    token: &TokenHash,
+    user_id: UserId,
+    now: UnixTime,
+    expires_at: UnixTime,
+    origin: &Origin,
+) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
+         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+    )
+    .bind(token.as_slice())
+    .bind(user_id)
+    .bind(now)
+    .bind(expires_at)
+    .bind(&origin.ip)
+    .bind(&origin.user_agent)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl UserStore for PostgresStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
@@ -155,18 +181,9 @@ impl SessionStore for PostgresStore {
         user_id: UserId,
         now: UnixTime,
         expires_at: UnixTime,
+        origin: &Origin,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at)
-             VALUES ($1, $2, $3, $3, $4)",
-        )
-        .bind(token.as_slice())
-        .bind(user_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_session(&self.pool, token, user_id, now, expires_at, origin).await
     }
 
     async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>> {
@@ -206,6 +223,73 @@ impl SessionStore for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn sessions_of(
+        &self,
+        user_id: UserId,
+        now: UnixTime,
+        seen_after: UnixTime,
+    ) -> StoreResult<Vec<SessionInfo>> {
+        let rows = sqlx::query(
+            "SELECT token_hash, created_at, last_seen_at, ip, user_agent FROM sessions
+             WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3
+             ORDER BY last_seen_at DESC, created_at DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(seen_after)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let hash: Vec<u8> = r.get(0);
+                Ok(SessionInfo {
+                    token_hash: hash
+                        .try_into()
+                        .map_err(|_| StoreError::Database(sqlx::Error::RowNotFound))?,
+                    created_at: r.get(1),
+                    last_seen_at: r.get(2),
+                    origin: Origin {
+                        ip: r.get(3),
+                        user_agent: r.get(4),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn end_session_of(&self, user_id: UserId, token: &TokenHash) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash = $2")
+            .bind(user_id)
+            .bind(token.as_slice())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_live_sessions(&self, now: UnixTime, seen_after: UnixTime) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE expires_at > $1 AND last_seen_at > $2",
+        )
+        .bind(now)
+        .bind(seen_after)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn prune_sessions(&self, now: UnixTime, seen_after: UnixTime) -> StoreResult<u64> {
+        let sessions =
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+                .bind(now)
+                .bind(seen_after)
+                .execute(&self.pool)
+                .await?;
+        let pending = sqlx::query("DELETE FROM pending_logins WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(sessions.rows_affected() + pending.rows_affected())
     }
 }
 
@@ -331,16 +415,7 @@ async fn rotate_sessions(
         .execute(&mut *tx)
         .await?;
     if let Some(r) = rotation {
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at)
-             VALUES ($1, $2, $3, $3, $4)",
-        )
-        .bind(r.token.as_slice())
-        .bind(user_id)
-        .bind(r.now)
-        .bind(r.expires_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_session(&mut *tx, &r.token, user_id, r.now, r.expires_at, &r.origin).await?;
     }
     Ok(())
 }
@@ -584,6 +659,91 @@ impl TwoFactorStore for PostgresStore {
 }
 
 #[async_trait]
+impl AuditStore for PostgresStore {
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, user_id, email, kind, detail, ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(record.at)
+        .bind(record.user_id)
+        .bind(&record.email)
+        .bind(&record.kind)
+        .bind(&record.detail)
+        .bind(&record.origin.ip)
+        .bind(&record.origin.user_agent)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT at, user_id, email, kind, detail, ip, user_agent FROM audit_events
+             WHERE ($1::BIGINT IS NULL OR user_id = $1) AND ($2::TEXT IS NULL OR email = $2) AND at >= $3
+             ORDER BY at DESC, id DESC LIMIT $4",
+        )
+        .bind(query.user_id)
+        .bind(query.email.as_deref())
+        .bind(query.since)
+        .bind(query.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditRecord {
+                at: r.get(0),
+                user_id: r.get(1),
+                email: r.get(2),
+                kind: r.get(3),
+                detail: r.get(4),
+                origin: Origin {
+                    ip: r.get(5),
+                    user_agent: r.get(6),
+                },
+            })
+            .collect())
+    }
+
+    async fn prune_audit(&self, before: UnixTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM audit_events WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn remember_device(
+        &self,
+        user_id: UserId,
+        device_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> StoreResult<DeviceSeen> {
+        let mut tx = self.pool.begin().await?;
+        let added = sqlx::query(
+            "INSERT INTO known_devices (user_id, device_hash, first_seen) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id, device_hash) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(device_hash.as_slice())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let devices: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(match (added.rows_affected(), devices) {
+            (0, _) => DeviceSeen::Known,
+            (_, 1) => DeviceSeen::First,
+            _ => DeviceSeen::New,
+        })
+    }
+}
+
+#[async_trait]
 impl MetaStore for PostgresStore {
     async fn schema_current(&self) -> StoreResult<bool> {
         let applied: i64 = sqlx::query_scalar(
@@ -600,6 +760,14 @@ impl MetaStore for PostgresStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn pool_state(&self) -> PoolState {
+        PoolState {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     async fn migrate(&self) -> StoreResult<()> {

@@ -170,6 +170,15 @@ pub struct Texts {
     pub two_step_disable_button: &'static str,
     pub backup_left_label: &'static str,
     pub regenerate_link: &'static str,
+    pub activity_heading: &'static str,
+    pub activity_empty: &'static str,
+    pub sessions_heading: &'static str,
+    pub session_this_device: &'static str,
+    pub session_signed_in: &'static str,
+    pub session_last_seen: &'static str,
+    pub end_session_button: &'static str,
+    pub session_ended_notice: &'static str,
+    pub err_unknown_session: &'static str,
     pub setup2fa_title: &'static str,
     pub setup2fa_password_lead: &'static str,
     pub send_button: &'static str,
@@ -254,6 +263,15 @@ pub static JA: Texts = Texts {
     two_step_disable_button: "解除",
     backup_left_label: "残りのバックアップコード",
     regenerate_link: "バックアップコードを再発行",
+    activity_heading: "最近のアクティビティ",
+    activity_empty: "まだ記録はありません。",
+    sessions_heading: "ログイン中の端末",
+    session_this_device: "この端末",
+    session_signed_in: "ログイン",
+    session_last_seen: "最終アクセス",
+    end_session_button: "ログアウトさせる",
+    session_ended_notice: "選択した端末をログアウトさせました。",
+    err_unknown_session: "その端末はすでにログアウトしています。",
     setup2fa_title: "2段階認証の設定",
     setup2fa_password_lead: "ビューアにログインする際に使用するパスワードを入力し、「送信」をクリックしてください。",
     send_button: "送信",
@@ -338,6 +356,15 @@ pub static EN: Texts = Texts {
     two_step_disable_button: "Turn off",
     backup_left_label: "Backup codes left",
     regenerate_link: "Issue new backup codes",
+    activity_heading: "Recent activity",
+    activity_empty: "Nothing recorded yet.",
+    sessions_heading: "Signed-in devices",
+    session_this_device: "This device",
+    session_signed_in: "Signed in",
+    session_last_seen: "Last seen",
+    end_session_button: "Sign out this device",
+    session_ended_notice: "That device has been signed out.",
+    err_unknown_session: "That device is already signed out.",
     setup2fa_title: "Set up two-step verification",
     setup2fa_password_lead: "Enter the password you use to sign in to the viewer and click Send.",
     send_button: "Send",
@@ -361,6 +388,48 @@ pub static EN: Texts = Texts {
 };
 
 /// After a backup-code sign-in: how many codes are left.
+/// The audit event as マイページ names it.
+pub fn event_label(lang: Lang, kind: &str) -> &'static str {
+    use crate::auth::EventKind as K;
+    let Some(kind) = K::parse(kind) else {
+        return match lang {
+            Lang::Ja => "その他",
+            Lang::En => "Other",
+        };
+    };
+    let (ja, en) = match kind {
+        K::AccountCreated => ("アカウント作成", "Account created"),
+        K::SignInOk => ("ログイン", "Signed in"),
+        K::SignInFailed => ("パスワードの誤り", "Wrong password"),
+        K::PasswordAccepted => (
+            "パスワード確認（2段階認証の前）",
+            "Password accepted (before the second step)",
+        ),
+        K::SecondStepOk => (
+            "2段階認証でログイン",
+            "Signed in with two-step verification",
+        ),
+        K::SecondStepFailed => ("認証コードの誤り", "Wrong code"),
+        K::BackupCodeUsed => ("バックアップコードを使用", "Backup code used"),
+        K::Locked => ("ロックされました", "Locked"),
+        K::Unlocked => ("管理者がロックを解除", "Unlocked by an administrator"),
+        K::TwoFactorEnabled => ("2段階認証を設定", "Two-step verification turned on"),
+        K::TwoFactorDisabled => ("2段階認証を解除", "Two-step verification turned off"),
+        K::BackupCodesRegenerated => ("バックアップコードを再発行", "New backup codes"),
+        K::TwoFactorReset => (
+            "管理者が2段階認証を解除",
+            "Two-step verification reset by an administrator",
+        ),
+        K::PasswordChanged => ("パスワード変更", "Password changed"),
+        K::SessionEnded => ("端末をログアウトさせました", "A device was signed out"),
+        K::SignedOut => ("ログアウト", "Signed out"),
+    };
+    match lang {
+        Lang::Ja => ja,
+        Lang::En => en,
+    }
+}
+
 pub fn backup_used(lang: Lang, left: i64) -> String {
     match lang {
         Lang::Ja => format!(

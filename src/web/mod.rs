@@ -1,10 +1,12 @@
 //! HTML pages: handlers translate HTTP to `auth` use-cases and back. No SQL, no crypto details.
 
+pub mod client;
 mod csrf;
 mod error;
 mod form;
 mod headers;
 mod i18n;
+mod metrics;
 mod pages;
 pub mod qr;
 pub mod session;
@@ -45,6 +47,10 @@ pub struct WebSettings {
     pub access: AccessRules,
     /// The built-in proxy's apps.
     pub upstreams: Vec<crate::gateway::Upstream>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether `/metrics` is served here (no `--metrics-listen`).
+    pub metrics_on_main_listener: bool,
 }
 
 #[derive(Clone)]
@@ -87,6 +93,11 @@ impl WebState {
     }
 }
 
+/// `/metrics` alone, for its own listener.
+pub fn metrics_router(auth: AuthService) -> Router {
+    metrics::router(auth)
+}
+
 /// The pages (behind CSRF protection and language negotiation) and `extra` routes that
 /// take neither, such as forward-auth.
 pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duration) -> Router {
@@ -96,6 +107,11 @@ pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duratio
         .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(middleware::from_fn(i18n::negotiate))
         .merge(extra);
+    let pages = if state.settings().metrics_on_main_listener {
+        pages.merge(metrics::route())
+    } else {
+        pages
+    };
     let redirect_domains = state.settings().allowed_redirect_domains.clone();
     headers::with_security_headers(pages, &redirect_domains)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -103,6 +119,10 @@ pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duratio
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count,
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
         // The span names the route pattern, never the raw path: setup links carry tokens.

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use super::{WebError, WebState};
-use crate::auth::SignedIn;
+use crate::auth::{NewSession, SignedIn};
 
 pub const SESSION_COOKIE: &str = "nidan_session";
 /// A sign-in waiting for its second step: sent only to the `/login` pages, and not a session.
@@ -25,6 +25,15 @@ pub fn session_cookie(state: &WebState, token: String) -> Cookie<'static> {
         cookie.set_domain(domain.clone());
     }
     cookie
+}
+
+/// The cookies of a session just made: the session, and the device cookie when new.
+pub fn with_session(state: &WebState, jar: CookieJar, session: NewSession) -> CookieJar {
+    let jar = jar.add(session_cookie(state, session.token));
+    match session.device_token {
+        Some(device) => jar.add(super::client::device_cookie(state, device)),
+        None => jar,
+    }
 }
 
 pub fn session_removal(state: &WebState) -> Cookie<'static> {

@@ -199,6 +199,11 @@ impl TestApp {
         self.data
     }
 
+    /// Where `/metrics` has its own listener, if it has.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running.as_ref().and_then(|r| r.metrics_addr)
+    }
+
     /// One number from the database (e.g. a COUNT), whatever the backend.
     pub async fn db_i64(&self, sql: &str) -> i64 {
         self.data.db.i64(sql).await

@@ -4,6 +4,7 @@
 mod common;
 
 mod api;
+mod audit;
 mod cli;
 mod csrf;
 mod forward_auth;
@@ -12,7 +13,9 @@ mod hardening;
 mod instances;
 mod language;
 mod login;
+mod metrics;
 mod nginx;
+mod notifications;
 mod operations;
 mod outage;
 mod serve;

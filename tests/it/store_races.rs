@@ -28,6 +28,7 @@ async fn store_with_totp_user() -> (AppData, Arc<dyn Store>, i64) {
         token: [9; 32],
         now: 1_000,
         expires_at: 9_000,
+        origin: Default::default(),
     };
     store
         .enable_totp(user.id, b"sealed", 10, &codes, &rotation)

@@ -1,9 +1,8 @@
-use std::net::SocketAddr;
-
+use crate::auth::Client;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::cookie::CookieJar;
@@ -14,7 +13,7 @@ use super::{Chrome, refusal};
 use crate::auth::{LoginAttempt, LoginOutcome, redirect};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
-use crate::web::session::{MaybeUser, local_path, pending_cookie, session_cookie};
+use crate::web::session::{MaybeUser, local_path, pending_cookie, with_session};
 use crate::web::{Lang, WebError, WebState};
 
 pub fn router() -> Router<WebState> {
@@ -103,19 +102,19 @@ async fn submit(
     State(state): State<WebState>,
     lang: Lang,
     csrf: CsrfToken,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     jar: CookieJar,
     WebForm(form): WebForm<LoginForm>,
 ) -> Result<Response, WebError> {
     let attempt = LoginAttempt {
         email: form.email.clone(),
         password: SecretString::from(form.password),
-        client_ip: peer.ip(),
+        client: client.clone(),
         next: state.destination(&form.next, &form.rd),
     };
     match state.auth().sign_in(attempt).await {
         Ok(LoginOutcome::SignedIn(session)) => {
-            let jar = jar.add(session_cookie(&state, session.token));
+            let jar = with_session(&state, jar, session);
             // Without a second step there is no two-step verification: set it up when required.
             let to = if state.settings().access.require_two_factor {
                 "/mypage/2fa/setup".to_owned()

@@ -1,3 +1,4 @@
+use crate::auth::Client;
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,9 +12,13 @@ pub fn router() -> Router<WebState> {
     Router::new().route("/logout", post(sign_out))
 }
 
-async fn sign_out(State(state): State<WebState>, jar: CookieJar) -> Result<Response, WebError> {
+async fn sign_out(
+    State(state): State<WebState>,
+    client: Client,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
     if let Some(token) = session_token(&jar) {
-        state.auth().sign_out(&token).await?;
+        state.auth().sign_out(&token, &client).await?;
     }
     let jar = jar.remove(session_removal(&state));
     Ok((jar, Redirect::to("/login?signed_out=1")).into_response())

@@ -1,5 +1,6 @@
 //! The second step at sign-in: `/login/2fa` (code from the app) and `/login/backup`.
 
+use crate::auth::Client;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -15,7 +16,7 @@ use super::{Chrome, refusal};
 use crate::auth::{AuthError, SecondFactor};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
-use crate::web::session::{pending_removal, pending_token, session_cookie};
+use crate::web::session::{pending_removal, pending_token, with_session};
 use crate::web::{Lang, WebError, WebState};
 
 pub fn router() -> Router<WebState> {
@@ -60,20 +61,31 @@ async fn submit_code(
     state: State<WebState>,
     lang: Lang,
     csrf: CsrfToken,
+    client: Client,
     jar: CookieJar,
     WebForm(form): WebForm<CodeForm>,
 ) -> Result<Response, WebError> {
-    submit(state, lang, csrf, jar, SecondFactor::Totp, form).await
+    submit(state, lang, csrf, client, jar, SecondFactor::Totp, form).await
 }
 
 async fn submit_backup(
     state: State<WebState>,
     lang: Lang,
     csrf: CsrfToken,
+    client: Client,
     jar: CookieJar,
     WebForm(form): WebForm<CodeForm>,
 ) -> Result<Response, WebError> {
-    submit(state, lang, csrf, jar, SecondFactor::BackupCode, form).await
+    submit(
+        state,
+        lang,
+        csrf,
+        client,
+        jar,
+        SecondFactor::BackupCode,
+        form,
+    )
+    .await
 }
 
 /// Only a live pending sign-in opens these pages.
@@ -107,6 +119,7 @@ async fn submit(
     State(state): State<WebState>,
     lang: Lang,
     csrf: CsrfToken,
+    client: Client,
     jar: CookieJar,
     factor: SecondFactor,
     form: CodeForm,
@@ -115,11 +128,13 @@ async fn submit(
         return Ok(restart(Restart::Expired).into_response());
     };
     let backup = factor == SecondFactor::BackupCode;
-    let err = match state.auth().second_step(&token, factor, &form.code).await {
+    let err = match state
+        .auth()
+        .second_step(&token, factor, &form.code, &client)
+        .await
+    {
         Ok(done) => {
-            let jar = jar
-                .remove(pending_removal("/login"))
-                .add(session_cookie(&state, done.session.token));
+            let jar = with_session(&state, jar.remove(pending_removal("/login")), done.session);
             let to = match done.backup_codes_left {
                 Some(_) => "/mypage?notice=backup_used".to_owned(),
                 // Checked when the pending sign-in was made; checked again all the same.

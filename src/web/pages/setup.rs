@@ -1,5 +1,6 @@
 //! First start: `/setup/<token>` creates the first administrator.
 
+use crate::auth::Client;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use super::{Chrome, refusal};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
-use crate::web::session::session_cookie;
+use crate::web::session::with_session;
 use crate::web::{Lang, WebError, WebState};
 
 pub fn router() -> Router<WebState> {
@@ -64,6 +65,7 @@ async fn submit(
     lang: Lang,
     csrf: CsrfToken,
     Path(token): Path<String>,
+    client: Client,
     jar: CookieJar,
     WebForm(form): WebForm<SetupForm>,
 ) -> Result<Response, WebError> {
@@ -84,11 +86,11 @@ async fn submit(
     let password = SecretString::from(form.password.clone());
     match state
         .auth()
-        .create_first_admin(&token, &form.email, &password)
+        .create_first_admin(&token, &form.email, &password, &client)
         .await
     {
         Ok(session) => {
-            let jar = jar.add(session_cookie(&state, session.token));
+            let jar = with_session(&state, jar, session);
             Ok((jar, Redirect::to("/mypage")).into_response())
         }
         Err(err) => {

@@ -1,12 +1,12 @@
 //! マイページ → 2段階認証: turn it on (設定), turn it off (解除), new backup codes.
 //! Each change asks for the password again, as the manual does.
 
-use std::net::SocketAddr;
+use crate::auth::Client;
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -21,7 +21,7 @@ use crate::otp;
 use crate::web::csrf::{CsrfToken, token_for_new_session};
 use crate::web::form::WebForm;
 use crate::web::i18n::Texts;
-use crate::web::session::{CurrentUser, session_cookie};
+use crate::web::session::{CurrentUser, with_session};
 use crate::web::{Lang, WebError, WebState, qr};
 
 pub fn router() -> Router<WebState> {
@@ -151,7 +151,7 @@ fn rotated(
     session: NewSession,
 ) -> (CookieJar, Chrome) {
     let csrf = token_for_new_session(state, &jar, &session.token);
-    let jar = jar.add(session_cookie(state, session.token));
+    let jar = with_session(state, jar, session);
     (jar, Chrome::new(lang, csrf, true))
 }
 
@@ -209,7 +209,7 @@ async fn submit_setup(
     State(state): State<WebState>,
     lang: Lang,
     csrf: CsrfToken,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     CurrentUser(user): CurrentUser,
     jar: CookieJar,
     WebForm(form): WebForm<SettingsForm>,
@@ -217,13 +217,13 @@ async fn submit_setup(
     let auth = state.auth();
     if form.step != "code" {
         let password = SecretString::from(form.password);
-        return match auth.begin_totp_setup(&user, &password, peer.ip()).await {
+        return match auth.begin_totp_setup(&user, &password, &client).await {
             // Post/Redirect/Get: a reload shows the QR code again instead of re-posting.
             Ok(()) => Ok(Redirect::to("/mypage/2fa/setup").into_response()),
             Err(err) => password_refused(Flow::Setup, &state, lang, csrf, err),
         };
     }
-    match auth.confirm_totp_setup(&user, &form.code).await {
+    match auth.confirm_totp_setup(&user, &form.code, &client).await {
         Ok((codes, session)) => {
             let (jar, chrome) = rotated(&state, jar, lang, session);
             let page = codes_page(chrome, lang.texts().done_title, &user.email, codes);
@@ -277,15 +277,15 @@ async fn submit_disable(
     State(state): State<WebState>,
     lang: Lang,
     csrf: CsrfToken,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     CurrentUser(user): CurrentUser,
     jar: CookieJar,
     WebForm(form): WebForm<SettingsForm>,
 ) -> Result<Response, WebError> {
     let password = SecretString::from(form.password);
-    match state.auth().disable_totp(&user, &password, peer.ip()).await {
+    match state.auth().disable_totp(&user, &password, &client).await {
         Ok(session) => {
-            let jar = jar.add(session_cookie(&state, session.token));
+            let jar = with_session(&state, jar, session);
             Ok((jar, Redirect::to("/mypage?notice=disabled")).into_response())
         }
         Err(err) => password_refused(Flow::Disable, &state, lang, csrf, err),
@@ -305,7 +305,7 @@ async fn submit_regenerate(
     State(state): State<WebState>,
     lang: Lang,
     csrf: CsrfToken,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     CurrentUser(user): CurrentUser,
     jar: CookieJar,
     WebForm(form): WebForm<SettingsForm>,
@@ -313,7 +313,7 @@ async fn submit_regenerate(
     let password = SecretString::from(form.password);
     match state
         .auth()
-        .regenerate_backup_codes(&user, &password, peer.ip())
+        .regenerate_backup_codes(&user, &password, &client)
         .await
     {
         Ok((codes, session)) => {

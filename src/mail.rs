@@ -1,0 +1,159 @@
+//! Security notices by email (lettre over SMTP), in Japanese and English. Sent in the
+//! background: a slow or absent mail server never holds up a sign-in.
+
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Mailbox, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::auth::{Notice, Notifier};
+use crate::clock::{UnixTime, format_utc};
+
+pub struct SmtpNotifier {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailSetupError {
+    #[error("--smtp-url: {0}")]
+    Url(#[from] lettre::transport::smtp::Error),
+    #[error("--smtp-from: {0}")]
+    From(#[from] lettre::address::AddressError),
+}
+
+impl SmtpNotifier {
+    /// `smtp://host:port` (plain, for a local relay), `smtp://…?tls=required` (STARTTLS)
+    /// or `smtps://user:pass@host` (TLS).
+    pub fn new(url: &str, from: &str) -> Result<Self, MailSetupError> {
+        Ok(Self {
+            transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build(),
+            from: from.parse()?,
+        })
+    }
+}
+
+impl Notifier for SmtpNotifier {
+    fn notify(&self, to: &str, notice: Notice, at: UnixTime) {
+        let Ok(to) = to.parse::<Mailbox>() else {
+            tracing::warn!("notification not sent: the account's address is not a mailbox");
+            return;
+        };
+        let (subject, body) = compose(&notice, at);
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .header(ContentTransferEncoding::Base64)
+                    .body(body),
+            );
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "notification not built");
+                return;
+            }
+        };
+        let transport = self.transport.clone();
+        tokio::spawn(async move {
+            match transport.send(message).await {
+                Ok(_) => tracing::info!("notification email sent"),
+                Err(e) => tracing::warn!(error = %e, "notification email not sent"),
+            }
+        });
+    }
+}
+
+/// Subject and plain-text body: Japanese first, then English.
+pub fn compose(notice: &Notice, at: UnixTime) -> (String, String) {
+    let when = format_utc(at);
+    let (ja_subject, en_subject, ja, en) = match notice {
+        Notice::TwoFactorEnabled => (
+            "2段階認証が有効になりました",
+            "Two-step verification was turned on",
+            "お使いのアカウントで2段階認証が有効になりました。".to_owned(),
+            "Two-step verification was turned on for your account.".to_owned(),
+        ),
+        Notice::TwoFactorDisabled { by_admin } => (
+            "2段階認証が解除されました",
+            "Two-step verification was turned off",
+            if *by_admin {
+                "管理者がお使いのアカウントの2段階認証を解除しました。".to_owned()
+            } else {
+                "お使いのアカウントの2段階認証が解除されました。".to_owned()
+            },
+            if *by_admin {
+                "An administrator turned off two-step verification for your account.".to_owned()
+            } else {
+                "Two-step verification was turned off for your account.".to_owned()
+            },
+        ),
+        Notice::BackupCodeUsed { left } => (
+            "バックアップコードが使用されました",
+            "A backup code was used",
+            format!(
+                "バックアップコードでログインしました。残りのバックアップコードは {left} 個です。"
+            ),
+            format!("Someone signed in with a backup code. {left} backup codes are left."),
+        ),
+        Notice::Locked { until } => (
+            "アカウントがロックされました",
+            "Your account was locked",
+            format!(
+                "誤った入力が続いたため、{} までログインできません。",
+                format_utc(*until)
+            ),
+            format!(
+                "After too many wrong attempts, sign-in is locked until {}.",
+                format_utc(*until)
+            ),
+        ),
+        Notice::NewDevice { origin } => {
+            let (ja_browser, en_browser) = match origin.user_agent.as_str() {
+                "" => ("（不明）", "(unknown)"),
+                ua => (ua, ua),
+            };
+            (
+                "新しい端末からログインしました",
+                "Sign-in from a new device",
+                format!(
+                    "新しい端末からログインしました。\nIPアドレス: {}\nブラウザ: {ja_browser}",
+                    origin.ip
+                ),
+                format!(
+                    "Someone signed in on a new device.\nIP address: {}\nBrowser: {en_browser}",
+                    origin.ip
+                ),
+            )
+        }
+    };
+    let subject = format!("[nidan] {ja_subject} / {en_subject}");
+    let body = format!(
+        "{ja}\n日時: {when}\n心当たりがない場合は、すぐにパスワードを変更し、管理者に連絡してください。\n\n\
+         ----\n\n\
+         {en}\nTime: {when}\nIf this was not you, change your password now and tell your administrator.\n"
+    );
+    (subject, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_in_both_languages_with_the_count() {
+        let (subject, body) = compose(&Notice::BackupCodeUsed { left: 7 }, 0);
+        assert!(subject.contains("バックアップコード") && subject.contains("backup code"));
+        assert!(body.contains("残りのバックアップコードは 7 個"));
+        assert!(body.contains("7 backup codes are left"));
+        assert!(body.contains("1970-01-01 00:00 UTC"));
+    }
+
+    #[tokio::test]
+    async fn bad_settings_are_refused() {
+        assert!(SmtpNotifier::new("ftp://x", "a@b.jp").is_err());
+        assert!(SmtpNotifier::new("smtp://127.0.0.1:2525", "not an address").is_err());
+    }
+}
