@@ -40,10 +40,12 @@ pub struct StoreArgs {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+    /// A TOML file whose keys are the flags of `serve` (a flag beats its variable, which beats the file).
+    #[arg(long, global = true, env = "NIDAN_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once at start")]
 pub enum Command {
     /// Run the server (migrates the database first).
     Serve(ServeArgs),
@@ -51,6 +53,11 @@ pub enum Command {
     Migrate,
     /// Write a consistent copy of the live SQLite database to FILE (PostgreSQL: use pg_dump).
     Backup { file: PathBuf },
+    /// Check the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Print the audit trail, newest first.
     Audit(AuditArgs),
     /// Manage accounts (works while the server runs).
@@ -160,6 +167,13 @@ pub struct AuditArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the file, variables and flags together and print what `serve` would use
+    /// (secrets masked). Takes the same flags as `serve`.
+    Check(ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_file;
 pub mod crypto;
 pub mod gateway;
 pub mod mail;

@@ -6,33 +6,24 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 
 use nidan::App;
 use nidan::auth::AuthPolicy;
-use nidan::cli::{AuditArgs, Cli, Command, LogFormat, ServeArgs, StoreArgs, UserCommand};
+use nidan::cli::{
+    AuditArgs, Cli, Command, ConfigCommand, LogFormat, ServeArgs, StoreArgs, UserCommand,
+};
 use nidan::clock::{SystemClock, format_utc};
 use nidan::config::Config;
+use nidan::config_file::ConfigFile;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("error");
-            eprintln!("{first} (see nidan --help)");
-            return ExitCode::from(1);
-        }
+    let (cli, matches, file) = match parse_command_line() {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -41,7 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, &matches, file.as_ref())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let message = format!("{e:#}").replace('\n', " ");
@@ -51,8 +42,50 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// The flags; with `--config`, the file's values become the flags' defaults.
+fn parse_command_line() -> Result<(Cli, ArgMatches, Option<ConfigFile>), ExitCode> {
+    let first = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = first.map_err(clap_failed)?;
+    let Some(path) = cli.store.config.clone() else {
+        return Ok((cli, matches, None));
+    };
+    let file = ConfigFile::load(&path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(1)
+    })?;
+    let command = file.apply(Cli::command()).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(1)
+    })?;
+    let (cli, matches) = command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)))
+        .map_err(clap_failed)?;
+    Ok((cli, matches, Some(file)))
+}
+
+/// `--help` and `--version` print and succeed; a usage error prints its first line.
+fn clap_failed(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error");
+    eprintln!("{first} (see nidan --help)");
+    ExitCode::from(1)
+}
+
+async fn run(cli: Cli, matches: &ArgMatches, file: Option<&ConfigFile>) -> anyhow::Result<()> {
     match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => config_check(cli.store, args, matches, file),
         Command::Serve(args) => serve(cli.store, args).await,
         Command::Migrate => {
             let config = store_config(cli.store);
@@ -87,6 +120,29 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         LogFormat::Json => logs.json().init(),
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
     }
+    let shutdown_timeout = args.shutdown_timeout;
+    let config = serve_config(store, args);
+    let app = App::spawn(config, Arc::new(SystemClock)).await?;
+    tracing::info!(url = %app.public_url, "nidan is serving");
+    if let Some(addr) = app.metrics_addr {
+        tracing::info!(metrics = %format!("http://{addr}/metrics"), "metrics served apart");
+    }
+    if let Some(url) = &app.setup_url {
+        tracing::info!("no account yet: open the setup link printed on stderr");
+        eprintln!("\nCreate the first administrator at:\n\n    {url}\n");
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    match tokio::time::timeout(shutdown_timeout, app.stop()).await {
+        Ok(stopped) => stopped.context("server stopped with an error")?,
+        Err(_) => tracing::warn!("shutdown deadline passed; requests still in flight were cut"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What `serve` runs with, from its flags (and their variables and the file).
+fn serve_config(store: StoreArgs, args: ServeArgs) -> Config {
     let mut config = Config::new(store.data_dir);
     config.database_url = store.database_url;
     config.listen = args.listen;
@@ -115,23 +171,93 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         session_lifetime: args.session_lifetime.as_secs() as i64,
         ..AuthPolicy::default()
     };
+    config
+}
 
-    let app = App::spawn(config, Arc::new(SystemClock)).await?;
-    tracing::info!(url = %app.public_url, "nidan is serving");
-    if let Some(addr) = app.metrics_addr {
-        tracing::info!(metrics = %format!("http://{addr}/metrics"), "metrics served apart");
+/// `nidan config check`: everything `serve` would refuse is refused here too; the
+/// effective values are printed as a TOML file would hold them, with their sources.
+fn config_check(
+    store: StoreArgs,
+    args: ServeArgs,
+    matches: &ArgMatches,
+    file: Option<&ConfigFile>,
+) -> anyhow::Result<()> {
+    let config = serve_config(store, args);
+    if let Some(url) = &config.public_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        bail!("public-url {url:?} must start with http:// or https://");
     }
-    if let Some(url) = &app.setup_url {
-        tracing::info!("no account yet: open the setup link printed on stderr");
-        eprintln!("\nCreate the first administrator at:\n\n    {url}\n");
+    if let Some(url) = &config.smtp_url {
+        use secrecy::ExposeSecret;
+        nidan::mail::SmtpNotifier::new(url.expose_secret(), &config.smtp_from)?;
     }
-    shutdown_signal().await;
-    tracing::info!("shutting down: finishing requests in flight");
-    match tokio::time::timeout(args.shutdown_timeout, app.stop()).await {
-        Ok(stopped) => stopped.context("server stopped with an error")?,
-        Err(_) => tracing::warn!("shutdown deadline passed; requests still in flight were cut"),
+    let check = matches
+        .subcommand_matches("config")
+        .and_then(|m| m.subcommand_matches("check"))
+        .context("config check expected")?;
+    let command = Cli::command();
+    let check_command = command
+        .find_subcommand("config")
+        .and_then(|c| c.find_subcommand("check"))
+        .context("config check expected")?;
+    let args = command
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .chain(check_command.get_arguments());
+    let mut out = std::io::stdout().lock();
+    if let Some(file) = file {
+        writeln!(out, "# configuration file: {}", file.path.display())?;
     }
-    tracing::info!("stopped");
+    for arg in args {
+        let (Some(long), id) = (arg.get_long(), arg.get_id().as_str()) else {
+            continue;
+        };
+        if long == "config" {
+            continue;
+        }
+        let source = match check.value_source(id) {
+            Some(ValueSource::CommandLine) => "flag",
+            Some(ValueSource::EnvVariable) => "environment",
+            Some(ValueSource::DefaultValue)
+                if file.is_some_and(|f| f.values.contains_key(long)) =>
+            {
+                "file"
+            }
+            Some(_) => "default",
+            None => {
+                writeln!(out, "# {long} (not set)")?;
+                continue;
+            }
+        };
+        let values: Vec<String> = check
+            .get_raw(id)
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                let v = v.to_string_lossy();
+                let shown = if matches!(long, "database-url" | "smtp-url") {
+                    redact_url(&v)
+                } else {
+                    v.into_owned()
+                };
+                format!("{shown:?}")
+            })
+            .collect();
+        let repeatable = matches!(arg.get_action(), clap::ArgAction::Append);
+        let value = match values.as_slice() {
+            [one] if !repeatable => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        writeln!(out, "{long} = {value}  # {source}")?;
+    }
+    let key_source = if config.secret_key.is_some() {
+        "NIDAN_SECRET_KEY".to_owned()
+    } else {
+        config.data_dir.join("secret.key").display().to_string()
+    };
+    writeln!(out, "# server key: from {key_source} (not shown)")?;
+    writeln!(out, "# the configuration is valid")?;
     Ok(())
 }
 

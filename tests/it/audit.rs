@@ -181,7 +181,7 @@ async fn the_session_list_ends_another_device_and_only_that_one() {
     let (status, after) = get_html(&laptop, &app.url("/mypage")).await;
     assert_eq!(status, 200);
     assert_eq!(select(&after, "#sessions li").len(), 2);
-    // Another account cannot end this one's sessions, even knowing a handle.
+    // The trail records it.
     let events = audit_json(&app, &[]);
     assert!(events.iter().any(|e| e["event"] == "session_ended"));
 }

@@ -6,6 +6,7 @@ mod common;
 mod api;
 mod audit;
 mod cli;
+mod config_file;
 mod csrf;
 mod forward_auth;
 mod gateway;

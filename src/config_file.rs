@@ -1,0 +1,194 @@
+//! `--config nidan.toml`: every `serve` flag (and `--data-dir`, `--database-url`) has a key
+//! of the same name. The file's values become the flags' defaults, so that a flag beats
+//! its `NIDAN_*` variable, which beats the file, which beats the built-in default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Command;
+
+/// The subcommands whose flags the file sets: `serve` and `config check` (same flags).
+const TARGETS: [&[&str]; 2] = [&["serve"], &["config", "check"]];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error(
+        "{path}: unknown key {key:?} (the keys are the flags of `nidan serve`, e.g. listen, public-url)"
+    )]
+    UnknownKey { path: PathBuf, key: String },
+    #[error("{path}: {key} must be a string, number, boolean or a list of them")]
+    BadValue { path: PathBuf, key: String },
+}
+
+/// The file's settings: flag name → its values (more than one for repeatable flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub values: BTreeMap<String, Vec<String>>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigFileError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigFileError::Syntax {
+                    path: path.to_owned(),
+                    message: e.message().to_owned(),
+                })?;
+        let mut values = BTreeMap::new();
+        for (key, value) in table {
+            let bad = || ConfigFileError::BadValue {
+                path: path.to_owned(),
+                key: key.clone(),
+            };
+            let list = match value {
+                toml::Value::Array(items) => items
+                    .into_iter()
+                    .map(|v| scalar(v).ok_or_else(bad))
+                    .collect::<Result<Vec<_>, _>>()?,
+                other => vec![scalar(other).ok_or_else(bad)?],
+            };
+            values.insert(key.replace('_', "-"), list);
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            values,
+        })
+    }
+
+    /// The command with the file's values as defaults; a key no flag has is an error.
+    pub fn apply(&self, mut command: Command) -> Result<Command, ConfigFileError> {
+        for (key, values) in &self.values {
+            let defaults: Vec<clap::builder::OsStr> = values
+                .iter()
+                .map(|v| clap::builder::Str::from(v.clone()).into())
+                .collect();
+            let mut found = false;
+            if let Some(id) = flag_id(&command, key).filter(|_| key != "config") {
+                command = command.mut_arg(id, |a| a.default_values(defaults.clone()));
+                found = true;
+            }
+            for path in TARGETS {
+                if let Some(id) = sub(&command, path).and_then(|c| flag_id(c, key)) {
+                    command = mut_sub(command, path, |c| {
+                        c.mut_arg(id, |a| a.default_values(defaults.clone()))
+                    });
+                    found = true;
+                }
+            }
+            if !found {
+                return Err(ConfigFileError::UnknownKey {
+                    path: self.path.clone(),
+                    key: key.clone(),
+                });
+            }
+        }
+        Ok(command)
+    }
+}
+
+fn scalar(value: toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The id of the argument behind `--key`, if `command` has one.
+fn flag_id(command: &Command, key: &str) -> Option<String> {
+    command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(key))
+        .map(|a| a.get_id().as_str().to_owned())
+}
+
+fn sub<'a>(command: &'a Command, path: &[&str]) -> Option<&'a Command> {
+    path.iter()
+        .try_fold(command, |c, name| c.find_subcommand(name))
+}
+
+fn mut_sub(command: Command, path: &[&str], f: impl FnOnce(Command) -> Command) -> Command {
+    match path {
+        [] => f(command),
+        [first, rest @ ..] => command.mut_subcommand(*first, |c| mut_sub(c, rest, f)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches};
+
+    use crate::cli::{Cli, Command as Sub};
+
+    fn serve_args(file: &str, argv: &[&str]) -> Result<crate::cli::ServeArgs, String> {
+        let file = ConfigFile::parse(Path::new("nidan.toml"), file).map_err(|e| e.to_string())?;
+        let command = file.apply(Cli::command()).map_err(|e| e.to_string())?;
+        let matches = command
+            .try_get_matches_from(argv)
+            .map_err(|e| e.to_string())?;
+        match Cli::from_arg_matches(&matches)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Sub::Serve(args) => Ok(args),
+            _ => Err("not serve".into()),
+        }
+    }
+
+    #[test]
+    fn the_file_sets_defaults_and_a_flag_wins() {
+        let file = r#"
+            listen = "127.0.0.1:9000"
+            session_idle_timeout = "1h"
+            allowed-redirect-domain = ["a.example", "b.example"]
+            require-2fa = true
+            db-max-connections = 3
+        "#;
+        let args = serve_args(file, &["nidan", "serve"]).unwrap();
+        assert_eq!(args.listen.port(), 9000);
+        assert_eq!(args.session_idle_timeout.as_secs(), 3600);
+        assert_eq!(args.allowed_redirect_domains, ["a.example", "b.example"]);
+        assert!(args.require_two_factor);
+        assert_eq!(args.db_max_connections, 3);
+        let flagged = serve_args(file, &["nidan", "serve", "--listen", "127.0.0.1:9001"]).unwrap();
+        assert_eq!(flagged.listen.port(), 9001);
+        assert_eq!(
+            flagged.session_lifetime.as_secs(),
+            7 * 86400,
+            "the built-in default"
+        );
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_reason() {
+        let unknown = serve_args("lisen = \"x\"", &["nidan", "serve"]).unwrap_err();
+        assert!(unknown.contains("unknown key \"lisen\""), "{unknown}");
+        let syntax = serve_args("listen = ", &["nidan", "serve"]).unwrap_err();
+        assert!(syntax.contains("not valid TOML"), "{syntax}");
+        let table = serve_args("[listen]\na = 1", &["nidan", "serve"]).unwrap_err();
+        assert!(table.contains("listen must be"), "{table}");
+        let value = serve_args("listen = \"nowhere\"", &["nidan", "serve"]).unwrap_err();
+        assert!(value.contains("nowhere"), "{value}");
+        let config = serve_args("config = \"other.toml\"", &["nidan", "serve"]).unwrap_err();
+        assert!(config.contains("unknown key"), "{config}");
+    }
+}
