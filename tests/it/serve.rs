@@ -126,14 +126,16 @@ async fn json_logs_hold_no_secret_and_sigterm_lets_a_request_finish() {
         &[("code", &codes[0])],
     )
     .await;
-    let session = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("nidan_session="))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .expect("signed in with a backup code");
+    let cookie = |name: &str| {
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix(&format!("{name}=")).map(str::to_owned))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+    };
+    let session = cookie("nidan_session").expect("signed in with a backup code");
+    let device = cookie("nidan_device").expect("a new browser gets a device cookie");
 
     // A request in flight when SIGTERM comes still finishes.
     let slow = tokio::spawn({
@@ -188,6 +190,7 @@ async fn json_logs_hold_no_secret_and_sigterm_lets_a_request_finish() {
         PASSWORD,
         &setup_token,
         &session,
+        &device,
         &key_plain,
         &key_grouped,
         &first_code,
