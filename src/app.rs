@@ -121,7 +121,12 @@ impl App {
             }));
         }
         let state = web::WebState::new(auth, &key, settings);
-        let router = web::router(state, api::router(), config.request_timeout);
+        let router = web::router(
+            state,
+            api::router(),
+            api::forward_auth_router(),
+            config.request_timeout,
+        );
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(

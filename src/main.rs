@@ -21,6 +21,7 @@ use nidan::config::Config;
 use nidan::config_file::ConfigFile;
 
 fn main() -> ExitCode {
+    return_large_blocks_to_the_system();
     let (cli, matches, file) = match parse_command_line() {
         Ok(parsed) => parsed,
         Err(code) => return code,
@@ -39,6 +40,18 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// argon2id takes 19 MiB per hash. glibc raises its mmap threshold after the first such
+/// block is freed and from then on keeps these blocks in the heap; fixing the threshold
+/// makes every large block go back to the system when its hash is done, so that memory
+/// stays bounded by the hashes in flight.
+fn return_large_blocks_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt changes a malloc tunable; it is called first thing, on one thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }
 

@@ -3,16 +3,15 @@
 //! Always an empty body, so that nginx keeps its upstream connection alive.
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum_extra::extract::cookie::CookieJar;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::auth::access::AccessDecision;
 use crate::web::WebState;
-use crate::web::session::session_token;
+use crate::web::session::{SESSION_COOKIE, cookie_in};
 
 pub fn router() -> Router<WebState> {
     Router::new().route("/auth/verify", any(verify))
@@ -27,7 +26,18 @@ struct Original {
     redirect: bool,
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+// Looked up on every answer: named once, not parsed from text each time.
+static FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+static FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+static ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
+static REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
+static REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -36,9 +46,9 @@ fn original(headers: &HeaderMap, query: Option<&str>) -> Original {
         .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
         .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "rd").map(|(_, v)| v));
     let forwarded = match (
-        header_str(headers, "x-forwarded-proto"),
-        header_str(headers, "x-forwarded-host"),
-        header_str(headers, "x-forwarded-uri"),
+        header_str(headers, &FORWARDED_PROTO),
+        header_str(headers, &FORWARDED_HOST),
+        header_str(headers, &FORWARDED_URI),
     ) {
         (Some(proto), Some(host), uri) => Some(format!("{proto}://{host}{}", uri.unwrap_or("/"))),
         _ => None,
@@ -46,17 +56,17 @@ fn original(headers: &HeaderMap, query: Option<&str>) -> Original {
     let url = rd
         .clone()
         .or(forwarded)
-        .or_else(|| header_str(headers, "x-original-url").map(str::to_owned));
+        .or_else(|| header_str(headers, &ORIGINAL_URL).map(str::to_owned));
     let parsed = url.as_deref().and_then(|u| url::Url::parse(u).ok());
     let host = parsed
         .as_ref()
         .and_then(|u| u.host_str().map(str::to_owned))
-        .or_else(|| header_str(headers, "host").map(str::to_owned))
+        .or_else(|| header_str(headers, &header::HOST).map(str::to_owned))
         .unwrap_or_default();
     let path = parsed
         .as_ref()
         .map_or("/".to_owned(), |u| u.path().to_owned());
-    let redirect = rd.is_some() || headers.contains_key("x-forwarded-method");
+    let redirect = rd.is_some() || headers.contains_key(&FORWARDED_METHOD);
     Original {
         url,
         host,
@@ -76,18 +86,15 @@ fn redirect_to(location: &str) -> Response {
     }
 }
 
-async fn verify(
-    State(state): State<WebState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let original = original(&headers, query.as_deref());
-    let jar = CookieJar::from_headers(&headers);
-    let user = match session_token(&jar) {
-        Some(token) => match state.auth().session(&token).await {
+async fn verify(State(state): State<WebState>, request: Request) -> Response {
+    let headers = request.headers();
+    let original = original(headers, request.uri().query());
+    let user = match cookie_in(headers, SESSION_COOKIE) {
+        Some(token) => match state.auth().session(token).await {
             Ok(user) => user,
             Err(e) => {
-                tracing::warn!(error = %e, "forward-auth could not check the session");
+                let request_id = header_str(headers, &REQUEST_ID).unwrap_or("-");
+                tracing::warn!(error = %e, request_id, "forward-auth could not check the session");
                 return empty(StatusCode::SERVICE_UNAVAILABLE);
             }
         },
@@ -102,15 +109,11 @@ async fn verify(
             let groups = if user.is_admin { "admin" } else { "" };
             let mut response = empty(StatusCode::OK);
             let h = response.headers_mut();
-            for (name, value) in [
-                ("remote-user", user.email.as_str()),
-                ("remote-email", user.email.as_str()),
-                ("remote-groups", groups),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(value) {
-                    h.insert(name, v);
-                }
+            if let Ok(email) = HeaderValue::from_str(&user.email) {
+                h.insert(REMOTE_USER.clone(), email.clone());
+                h.insert(REMOTE_EMAIL.clone(), email);
             }
+            h.insert(REMOTE_GROUPS.clone(), HeaderValue::from_static(groups));
             response
         }
         AccessDecision::Allow(None) => empty(StatusCode::OK),

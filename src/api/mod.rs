@@ -10,8 +10,12 @@ use axum::Router;
 
 use crate::web::WebState;
 
+/// The JSON API.
 pub fn router() -> Router<WebState> {
-    Router::new()
-        .merge(forward_auth::router())
-        .merge(v1::router())
+    v1::router()
+}
+
+/// `/auth/verify`, served apart from the pages' layers.
+pub fn forward_auth_router() -> Router<WebState> {
+    forward_auth::router()
 }

@@ -60,6 +60,7 @@ impl AuthService {
         self.store
             .set_password(user.id, &hash, self.now(), None)
             .await?;
+        self.sessions.forget_user(user.id);
         self.record_admin(
             EventKind::PasswordChanged,
             Subject::user(user.id, &user.email),
@@ -70,6 +71,7 @@ impl AuthService {
 
     pub async fn delete_user(&self, email: &str) -> AuthResult<()> {
         let user = self.existing_user(email).await?;
+        self.sessions.forget_user(user.id);
         if !self.store.delete_user(user.id).await? {
             return Err(AuthError::UnknownUser(user.email));
         }

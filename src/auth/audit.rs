@@ -243,6 +243,7 @@ impl AuthService {
                 crate::crypto::ct_eq(session_handle(&s.token_hash).as_bytes(), handle.as_bytes())
             })
             .ok_or(AuthError::UnknownSession)?;
+        self.sessions.forget(&target.token_hash);
         if !self
             .store
             .end_session_of(user.user_id, &target.token_hash)
@@ -291,7 +292,13 @@ impl AuthService {
     }
 
     /// Counts a request in the HTTP metrics.
-    pub fn count_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    pub fn count_request(
+        &self,
+        route: &'static str,
+        method: &'static str,
+        status: u16,
+        seconds: f64,
+    ) {
         self.metrics.request(route, method, status, seconds);
     }
 

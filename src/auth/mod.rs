@@ -11,6 +11,7 @@ pub mod notify;
 mod password_policy;
 pub mod redirect;
 mod session;
+mod session_cache;
 mod setup;
 mod throttle;
 mod two_factor;
@@ -54,6 +55,9 @@ pub struct AuthPolicy {
     pub second_step_throttle: ThrottleRule,
     /// The issuer name authenticator apps show next to the account.
     pub totp_issuer: String,
+    /// How long a session read from the database is trusted without asking again: the
+    /// longest a session ended on another instance (or by the CLI) keeps working here.
+    pub session_cache_ttl: std::time::Duration,
 }
 
 impl Default for AuthPolicy {
@@ -77,6 +81,7 @@ impl Default for AuthPolicy {
                 lock_for: 15 * 60,
             },
             totp_issuer: "nidan".to_owned(),
+            session_cache_ttl: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -90,6 +95,7 @@ pub struct AuthService {
     keys: Arc<TwoFactorKeys>,
     metrics: Arc<crate::metrics::Metrics>,
     notifier: Arc<dyn Notifier>,
+    sessions: Arc<session_cache::SessionCache>,
 }
 
 impl AuthService {
@@ -103,13 +109,14 @@ impl AuthService {
             store,
             clock,
             hasher: PasswordHasher::new(),
-            policy,
             keys: Arc::new(TwoFactorKeys {
                 sealer: Sealer::new(&key.derive("totp-secrets")),
                 backup_code_key: key.derive("backup-codes"),
             }),
             metrics: Arc::new(crate::metrics::Metrics::default()),
             notifier: Arc::new(notify::NoNotifier),
+            sessions: Arc::new(session_cache::SessionCache::new(policy.session_cache_ttl)),
+            policy,
         }
     }
 

@@ -83,17 +83,26 @@ impl AuthService {
     /// (which is then deleted).
     pub async fn session(&self, token: &str) -> AuthResult<Option<SignedIn>> {
         let hash = token_hash(token);
-        let Some(record) = self.store.session(&hash).await? else {
-            return Ok(None);
+        let record = match self.sessions.get(&hash) {
+            Some(record) => record,
+            None => match self.store.session(&hash).await? {
+                Some(record) => {
+                    self.sessions.put(hash, record.clone());
+                    record
+                }
+                None => return Ok(None),
+            },
         };
         let now = self.now();
         let idle = now - record.last_seen_at >= self.policy.session_idle_timeout;
         if now >= record.expires_at || idle {
+            self.sessions.forget(&hash);
             self.store.delete_session(&hash).await?;
             return Ok(None);
         }
         if now - record.last_seen_at >= TOUCH_EVERY_SECS {
             self.store.touch_session(&hash, now).await?;
+            self.sessions.touched(&hash, now);
         }
         Ok(Some(SignedIn {
             user_id: record.user_id,
@@ -106,6 +115,7 @@ impl AuthService {
 
     pub async fn sign_out(&self, token: &str, client: &Client) -> AuthResult<()> {
         let hash = token_hash(token);
+        self.sessions.forget(&hash);
         let Some(record) = self.store.session(&hash).await? else {
             return Ok(());
         };

@@ -187,6 +187,7 @@ impl AuthService {
         self.store
             .enable_totp(user.user_id, &sealed, step, &hashes, &rotation)
             .await?;
+        self.sessions.forget_user(user.user_id);
         tracing::info!(user_id = user.user_id, "two-step verification turned on");
         self.record(
             EventKind::TwoFactorEnabled,
@@ -214,6 +215,7 @@ impl AuthService {
         self.store
             .disable_totp(user.user_id, Some(&rotation))
             .await?;
+        self.sessions.forget_user(user.user_id);
         tracing::info!(user_id = user.user_id, "two-step verification turned off");
         self.record(
             EventKind::TwoFactorDisabled,
@@ -242,6 +244,7 @@ impl AuthService {
         self.store
             .replace_backup_codes(user.user_id, &hashes, &rotation)
             .await?;
+        self.sessions.forget_user(user.user_id);
         tracing::info!(user_id = user.user_id, "backup codes regenerated");
         self.record(
             EventKind::BackupCodesRegenerated,
@@ -257,6 +260,7 @@ impl AuthService {
     /// For an administrator: turns it off and ends every session of the account.
     pub async fn reset_two_factor(&self, email: &str) -> AuthResult<()> {
         let user = self.existing_user(email).await?;
+        self.sessions.forget_user(user.id);
         if !self.store.disable_totp(user.id, None).await? {
             return Err(AuthError::TwoFactorOff);
         }

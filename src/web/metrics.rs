@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::request_id::X_REQUEST_ID;
 use super::{WebError, WebState};
 use crate::auth::AuthService;
 
@@ -37,20 +38,67 @@ pub fn router(auth: AuthService) -> Router {
         .with_state(auth)
 }
 
-/// Counts each request by route pattern (never the raw path), method and status.
-pub async fn count(State(state): State<WebState>, req: Request, next: Next) -> Response {
+/// Route patterns are few and fixed (the router's): keep one copy of each for the labels.
+fn intern(route: &str) -> &'static str {
+    static ROUTES: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+    let known = ROUTES.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = known.iter().find(|r| **r == route) {
+        return r;
+    }
+    drop(known);
+    let mut known = ROUTES.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = known.iter().find(|r| **r == route) {
+        return r;
+    }
+    let leaked: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    known.push(leaked);
+    leaked
+}
+
+/// Methods outside the standard ones share one label, so a client cannot grow the series.
+fn method_name(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// Around every request: its id (the caller's own, else a new one) in the request for the
+/// log span and the built-in proxy, and in the response; then counted by route pattern
+/// (never the raw path), method and status. One middleware for both: it runs for every
+/// forward-auth answer.
+pub async fn observe(State(state): State<WebState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let id = match req.headers().get(&X_REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = state.request_ids().next();
+            req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+            id
+        }
+    };
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
-    let response = next.run(req).await;
+        .map_or("unmatched", |p| intern(p.as_str()));
+    let method = method_name(req.method());
+    let mut response = next.run(req).await;
     state.auth().count_request(
-        &route,
-        &method,
+        route,
+        method,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
+    response
+        .headers_mut()
+        .entry(X_REQUEST_ID.clone())
+        .or_insert(id);
     response
 }

@@ -9,6 +9,7 @@ mod i18n;
 mod metrics;
 mod pages;
 pub mod qr;
+mod request_id;
 pub mod session;
 
 /// Whether cookies carry the Secure attribute (the public URL is https).
@@ -24,7 +25,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -62,6 +62,7 @@ struct Inner {
     secure_cookies: bool,
     settings: WebSettings,
     proxy_client: crate::gateway::HttpClient,
+    request_ids: request_id::RequestIds,
 }
 
 impl WebState {
@@ -72,6 +73,7 @@ impl WebState {
             secure_cookies: settings.public_url.starts_with("https://"),
             settings,
             proxy_client: crate::gateway::client(),
+            request_ids: request_id::RequestIds::new(),
         }))
     }
 
@@ -81,6 +83,10 @@ impl WebState {
 
     pub fn settings(&self) -> &WebSettings {
         &self.0.settings
+    }
+
+    pub fn request_ids(&self) -> &request_id::RequestIds {
+        &self.0.request_ids
     }
 
     pub fn proxy_client(&self) -> &crate::gateway::HttpClient {
@@ -98,9 +104,14 @@ pub fn metrics_router(auth: AuthService) -> Router {
     metrics::router(auth)
 }
 
-/// The pages (behind CSRF protection and language negotiation) and `extra` routes that
-/// take neither, such as forward-auth.
-pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duration) -> Router {
+/// The pages (behind CSRF protection and language negotiation), `extra` routes that take
+/// neither (the JSON API), and `forward_auth`, which skips everything only pages need.
+pub fn router(
+    state: WebState,
+    extra: Router<WebState>,
+    forward_auth: Router<WebState>,
+    request_timeout: Duration,
+) -> Router {
     let pages = Router::new()
         .merge(pages::router())
         .fallback(|| async { WebError::NotFound })
@@ -113,18 +124,17 @@ pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duratio
         pages
     };
     let redirect_domains = state.settings().allowed_redirect_domains.clone();
-    headers::with_security_headers(pages, &redirect_domains)
+    let pages = headers::with_security_headers(pages, &redirect_domains)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::count,
-        ))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        ));
+    // Forward-auth answers the proxy once for every request to the guarded app, with an
+    // empty body and a body it never reads: no page headers, limits, timeout or log span
+    // around it (its one log line names the request id itself).
+    let app = pages
         // The span names the route pattern, never the raw path: setup links carry tokens.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
@@ -138,14 +148,20 @@ pub fn router(state: WebState, extra: Router<WebState>, request_timeout: Duratio
                 .unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), route, request_id)
         }))
-        // Outermost: the guarded app's requests and responses pass untouched by nidan's
-        // headers, body limit and timeout (live streams never end).
-        .layer(middleware::from_fn_with_state(
+        .merge(forward_auth);
+    // Outermost: the guarded app's requests and responses pass untouched by nidan's
+    // headers, body limit and timeout (live streams never end).
+    let app = if state.settings().upstreams.is_empty() {
+        app
+    } else {
+        app.layer(middleware::from_fn_with_state(
             state.clone(),
             crate::gateway::layer,
         ))
-        // Every request gets an id (a caller's own is kept): in the log span, the response
-        // header and what the built-in proxy passes on.
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+    };
+    app.layer(middleware::from_fn_with_state(
+        state.clone(),
+        metrics::observe,
+    ))
+    .with_state(state)
 }

@@ -68,6 +68,20 @@ pub fn session_token(jar: &CookieJar) -> Option<String> {
     jar.get(SESSION_COOKIE).map(|c| c.value().to_owned())
 }
 
+/// A cookie's value straight from the `Cookie` headers, without building a jar: the
+/// forward-auth path reads only this one.
+pub fn cookie_in<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then(|| value.trim_matches('"'))
+        })
+}
+
 /// The signed-in account, when there is one.
 pub struct MaybeUser(pub Option<SignedIn>);
 
@@ -136,6 +150,16 @@ pub use crate::auth::redirect::local_path;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cookies_are_found_without_a_jar() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append("cookie", "a=1; nidan_session=tok; b=2".parse().unwrap());
+        headers.append("cookie", "c=3".parse().unwrap());
+        assert_eq!(cookie_in(&headers, SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie_in(&headers, "c"), Some("3"));
+        assert_eq!(cookie_in(&headers, "nidan"), None);
+    }
 
     #[test]
     fn next_is_percent_encoded() {

@@ -226,7 +226,16 @@ async fn every_response_carries_a_request_id() {
         .to_str()
         .unwrap()
         .to_owned();
-    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(id.len(), 25, "{id}");
+    let next = app.get("/login").await.headers()["x-request-id"].clone();
+    assert_ne!(next.to_str().unwrap(), id);
+    // Forward-auth answers carry one too.
+    assert!(
+        app.get("/auth/verify")
+            .await
+            .headers()
+            .contains_key("x-request-id")
+    );
     let mine = app
         .client
         .get(app.url("/healthz"))

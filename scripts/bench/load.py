@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Load measurements of a release build on 127.0.0.1 with wrk, each beside its baseline in the
+same run. Prints one table (Markdown) of requests/s, p50, p99 and the server's RSS.
+
+    scripts/bench/load.py [--backend sqlite|postgres] [--seconds 10] [--big] [--no-build]
+
+  forward-auth   GET /auth/verify with a valid session cookie, 64 connections, against
+                 the bare axum hello (examples/hello.rs) at 64 connections
+  landing page   GET / signed in
+  sign-in storm  POST /api/v1/login (right password) at 64 connections, against raw argon2id
+                 verifications on all cores (examples/argon2_baseline.rs); forward-auth p99 at
+                 8 connections measured during the storm and idle; peak RSS during the storm
+  second step    POST /api/v1/login/totp, each request a different waiting sign-in with its
+                 current code (seeded by examples/seed.rs)
+  start, idle    start to /readyz 200 on an existing database; RSS after start and sign-in
+  --big          forward-auth again with 1,000,000 sessions and 100,000 accounts, against the
+                 same with 1,000 sessions
+
+Needs wrk (Debian package) and, for postgres, the local server (NIDAN_BENCH_POSTGRES_URL,
+default postgres://postgres@127.0.0.1:5432/nidan_bench, dropped and made afresh).
+Everything talks to 127.0.0.1 only and every run is bounded by --seconds.
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+RELEASE = os.path.join(TARGET, "release")
+EMAIL = "bench@bench.example"
+PASSWORD = "correct horse battery"
+LUA = os.path.join(ROOT, "scripts", "bench", "lua")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def to_ms(value):
+    m = re.match(r"([\d.]+)(us|ms|s)", value)
+    n, unit = float(m.group(1)), m.group(2)
+    return n / 1000 if unit == "us" else n * 1000 if unit == "s" else n
+
+
+def wrk(url, seconds, connections=64, script=None, headers=(), env=None):
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    for h in headers:
+        cmd += ["-H", h]
+    if script:
+        cmd += ["-s", os.path.join(LUA, script)]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})}).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = to_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = to_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    bad = int(bad.group(1)) if bad else 0
+    return {"rps": rps, "p50": p50, "p99": p99, "total": total, "bad": bad, "raw": out}
+
+
+def probe(host, port, path, headers, seconds, rate=200):
+    """A light load at `rate` requests/s on one keep-alive connection: its latencies, not
+    its throughput, are the point (wrk at full blast would take the CPU it measures)."""
+    c = http.client.HTTPConnection(host, port)
+    lat, bad = [], 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        r.read()
+        lat.append((time.perf_counter() - t) * 1000)
+        bad += r.status >= 400
+        time.sleep(max(0.0, 1 / rate - (time.perf_counter() - t)))
+    lat.sort()
+    return {"rps": len(lat) / seconds, "p50": lat[len(lat) // 2],
+            "p99": lat[int(len(lat) * 0.99)], "total": len(lat), "bad": bad}
+
+
+class Nidan:
+    def __init__(self, data_dir, database_url):
+        self.data_dir, self.database_url = data_dir, database_url
+        self.proc = None
+
+    def cli(self, *args, stdin=None):
+        cmd = [os.path.join(RELEASE, "nidan"), *args, "--data-dir", self.data_dir]
+        if self.database_url:
+            cmd += ["--database-url", self.database_url]
+        return subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True)
+
+    def start(self):
+        """Starts serve; returns seconds from spawn to the first /readyz 200."""
+        self.port = free_port()
+        cmd = [os.path.join(RELEASE, "nidan"), "serve", "--listen", f"127.0.0.1:{self.port}",
+               "--data-dir", self.data_dir]
+        if self.database_url:
+            cmd += ["--database-url", self.database_url]
+        started = time.perf_counter()
+        # Logs at nidan's default level (info), as an operator runs it.
+        env = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env=env)
+        while time.perf_counter() - started < 10:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                c.request("GET", "/readyz")
+                if c.getresponse().status == 200:
+                    return time.perf_counter() - started
+            except OSError:
+                time.sleep(0.001)
+        raise RuntimeError("nidan did not get ready")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=40)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def sign_in(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port)
+        c.request("POST", "/api/v1/login", json.dumps({"email": EMAIL, "password": PASSWORD}),
+                  {"Content-Type": "application/json", "X-Requested-With": "bench"})
+        r = c.getresponse()
+        r.read()
+        cookie = [v for k, v in r.getheaders() if k.lower() == "set-cookie"
+                  and v.startswith("nidan_session=")][0]
+        return cookie.split(";")[0]
+
+    def seed(self, accounts, sessions, second_steps=None):
+        cmd = [os.path.join(RELEASE, "examples", "seed"), "--data-dir", self.data_dir,
+               "--accounts", str(accounts), "--sessions", str(sessions)]
+        if self.database_url:
+            cmd += ["--database-url", self.database_url]
+        if second_steps:
+            cmd += ["--second-steps", str(second_steps[0]), second_steps[1]]
+        subprocess.run(cmd, check=True, capture_output=True)
+
+
+def fresh_postgres(url):
+    base, name = url.rsplit("/", 1)
+    admin = base + "/postgres"
+    subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {name}"], check=True,
+                   capture_output=True)
+    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], check=True,
+                   capture_output=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--big", action="store_true")
+    ap.add_argument("--no-build", action="store_true")
+    a = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+    if not a.no_build:
+        subprocess.run(["cargo", "build", "--release", "--bin", "nidan", "--examples"],
+                       cwd=ROOT, check=True)
+    rows = []
+
+    def row(what, m, baseline=None, ratio=None, rss=None):
+        rows.append((what, m, baseline, ratio, rss))
+        print(f"{what}: {m}", file=sys.stderr)
+
+    # Baselines.
+    hello = subprocess.Popen([os.path.join(RELEASE, "examples", "hello"), "127.0.0.1:0"],
+                             stdout=subprocess.PIPE, text=True)
+    hello_url = hello.stdout.readline().split()[-1] + "/"
+    hello_m = wrk(hello_url, a.seconds)
+    hello.terminate()
+    argon = subprocess.run([os.path.join(RELEASE, "examples", "argon2_baseline"),
+                            str(a.seconds)], capture_output=True, text=True, check=True).stdout
+    argon_rate = float(argon.split(":")[-1])
+
+    work = tempfile.mkdtemp(prefix="nidan-bench-")
+    database_url = None
+    if a.backend == "postgres":
+        database_url = os.environ.get("NIDAN_BENCH_POSTGRES_URL",
+                                      "postgres://postgres@127.0.0.1:5432/nidan_bench")
+        fresh_postgres(database_url)
+    n = Nidan(work, database_url)
+    n.cli("user", "add", EMAIL, "--password-stdin", stdin=PASSWORD)
+    n.seed(accounts=100, sessions=999)  # with the bench session: 1,000
+    n.start()
+    n.stop()
+    ready_s = n.start()
+    cookie = n.sign_in()
+    time.sleep(2)  # the hashing threads give their memory back after 1 s idle
+    idle_rss = rss_kib(n.proc.pid)
+    auth_header = [f"Cookie: {cookie}"]
+
+    fa = wrk(n.url("/auth/verify"), a.seconds, headers=auth_header)
+    row("forward-auth, 64 conn, 1,000 sessions", fa, "axum hello", fa["rps"] / hello_m["rps"],
+        rss_kib(n.proc.pid))
+    landing = wrk(n.url("/"), a.seconds, headers=auth_header)
+    row("landing page, 64 conn", landing, "axum hello", landing["rps"] / hello_m["rps"],
+        rss_kib(n.proc.pid))
+
+    cookie_header = {"Cookie": cookie}
+    idle_probe = probe("127.0.0.1", n.port, "/auth/verify", cookie_header, a.seconds)
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_kib(n.proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    # Throughput alone, then again with the latency probe beside it (the probe takes CPU).
+    storm = wrk(n.url("/api/v1/login"), a.seconds, script="sign_in.lua")
+    during = {}
+    prober = threading.Thread(target=lambda: during.update(
+        probe("127.0.0.1", n.port, "/auth/verify", cookie_header, a.seconds)))
+    prober.start()
+    wrk(n.url("/api/v1/login"), a.seconds, script="sign_in.lua")
+    prober.join()
+    stop.set()
+    sampler.join()
+    row("sign-in storm, 64 conn", storm, f"argon2id raw: {argon_rate:.1f}/s",
+        storm["rps"] / argon_rate, peak[0])
+    row("forward-auth probe, 200/s, idle", idle_probe)
+    row("forward-auth probe, 200/s, during the storm", during, "idle p99",
+        during["p99"] / idle_probe["p99"])
+
+    pairs = os.path.join(work, "pairs.txt")
+    n.seed(accounts=40000, sessions=0, second_steps=(40000, pairs))
+    step = wrk(n.url("/api/v1/login/totp"), min(a.seconds, 5), script="second_step.lua",
+               env={"PAIRS": pairs})
+    row("second step (app code), 64 conn", step, None, None, rss_kib(n.proc.pid))
+    n.stop()
+
+    if a.big:
+        n.seed(accounts=100000 - 40100, sessions=1000000 - n_sessions(n))
+        n.start()
+        big = wrk(n.url("/auth/verify"), a.seconds, headers=auth_header)
+        row("forward-auth, 64 conn, 1,000,000 sessions / 100,000 accounts", big,
+            "1,000 sessions", big["rps"] / fa["rps"], rss_kib(n.proc.pid))
+        n.stop()
+
+    print(f"\n{a.backend}, {time.strftime('%Y-%m-%d')}, {a.seconds} s per run, "
+          f"{os.cpu_count()} cores\n")
+    print("| what | req/s | p50 | p99 | non-2xx | baseline | ratio | RSS |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| axum hello (baseline), 64 conn | {hello_m['rps']:.0f} | {hello_m['p50']:.2f} ms | "
+          f"{hello_m['p99']:.2f} ms | | | | |")
+    for what, m, base, ratio, rss in rows:
+        print(f"| {what} | {m['rps']:.0f} | {m['p50']:.2f} ms | {m['p99']:.2f} ms | {m['bad']} | "
+              f"{base or ''} | {'' if ratio is None else f'{ratio:.2f}'} | "
+              f"{'' if rss is None else f'{rss / 1024:.1f} MiB'} |")
+    print(f"| start to ready (existing database) | | | | | | {ready_s * 1000:.0f} ms | |")
+    print(f"| idle RSS after start and one sign-in (2 s later) | | | | | | | {idle_rss / 1024:.1f} MiB |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def n_sessions(n):
+    if n.database_url:
+        out = subprocess.run(["psql", n.database_url, "-tAc", "SELECT COUNT(*) FROM sessions"],
+                             capture_output=True, text=True, check=True).stdout
+    else:
+        import sqlite3
+        db = sqlite3.connect(os.path.join(n.data_dir, "nidan.db"))
+        out = db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+        db.close()
+    return int(out)
+
+
+if __name__ == "__main__":
+    main()
