@@ -178,8 +178,13 @@ async fn prune_forever(auth: AuthService, retention: Duration, every: Duration) 
     loop {
         ticks.tick().await;
         match auth.prune(retention).await {
-            Ok((events, sessions)) if events + sessions > 0 => {
-                tracing::info!(events, sessions, "pruned old audit events and sessions");
+            Ok(p) if p.events + p.devices + p.sessions > 0 => {
+                tracing::info!(
+                    events = p.events,
+                    devices = p.devices,
+                    sessions = p.sessions,
+                    "pruned old audit events, unused devices and ended sessions"
+                );
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning failed; will try again"),

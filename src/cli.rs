@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// Database connections per instance.
     #[arg(long, env = "NIDAN_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
+    /// Password hashes computed at once, 19 MiB each [default: one per core]. Fewer than
+    /// the cores keeps pages quick during a storm of sign-ins, which then goes slower.
+    #[arg(long, env = "NIDAN_HASH_CONCURRENCY", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub hash_concurrency: Option<u16>,
     /// Domain for the session cookie, so one sign-in covers its subdomains (e.g. example.home).
     #[arg(long, env = "NIDAN_COOKIE_DOMAIN")]
     pub cookie_domain: Option<String>,

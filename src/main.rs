@@ -182,6 +182,7 @@ fn serve_config(store: StoreArgs, args: ServeArgs) -> Config {
     config.policy = AuthPolicy {
         session_idle_timeout: args.session_idle_timeout.as_secs() as i64,
         session_lifetime: args.session_lifetime.as_secs() as i64,
+        hash_concurrency: args.hash_concurrency.map(usize::from),
         ..AuthPolicy::default()
     };
     config

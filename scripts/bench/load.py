@@ -8,8 +8,11 @@ same run. Prints one table (Markdown) of requests/s, p50, p99 and the server's R
                  the bare axum hello (examples/hello.rs) at 64 connections
   landing page   GET / signed in
   sign-in storm  POST /api/v1/login (right password) at 64 connections, against raw argon2id
-                 verifications on all cores (examples/argon2_baseline.rs); forward-auth p99 at
-                 8 connections measured during the storm and idle; peak RSS during the storm
+                 verifications on all cores (examples/argon2_baseline.rs), three rounds, the
+                 median counts; forward-auth p99 of a 200 requests/s probe during the storm
+                 and idle, beside the same probe of the hello process (a bystander: what the
+                 machine does to any process); peak RSS during the storm; then the same with
+                 --hash-concurrency one less than the cores
   second step    POST /api/v1/login/totp, each request a different waiting sign-in with its
                  current code (seeded by examples/seed.rs)
   start, idle    start to /readyz 200 on an existing database; RSS after start and sign-in
@@ -108,11 +111,11 @@ class Nidan:
             cmd += ["--database-url", self.database_url]
         return subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True)
 
-    def start(self):
+    def start(self, *flags):
         """Starts serve; returns seconds from spawn to the first /readyz 200."""
         self.port = free_port()
         cmd = [os.path.join(RELEASE, "nidan"), "serve", "--listen", f"127.0.0.1:{self.port}",
-               "--data-dir", self.data_dir]
+               "--data-dir", self.data_dir, *flags]
         if self.database_url:
             cmd += ["--database-url", self.database_url]
         started = time.perf_counter()
@@ -216,10 +219,27 @@ def main():
         rss_kib(n.proc.pid))
 
     cookie_header = {"Cookie": cookie}
-    idle_probe = probe("127.0.0.1", n.port, "/auth/verify", cookie_header, a.seconds)
-    # A bystander: the hello process, probed the same way, shows what the machine itself
-    # does to latency while nidan hashes on every core.
-    idle_hello = probe("127.0.0.1", hello_port, "/", {}, a.seconds)
+
+    def probes():
+        """Forward-auth and, as a bystander, the hello process, probed side by side the
+        same way: the bystander shows what the machine itself does to latency."""
+        out = [{}, {}]
+        threads = [
+            threading.Thread(target=lambda: out[0].update(
+                probe("127.0.0.1", n.port, "/auth/verify", cookie_header, a.seconds))),
+            threading.Thread(target=lambda: out[1].update(
+                probe("127.0.0.1", hello_port, "/", {}, a.seconds))),
+        ]
+        for t in threads:
+            t.start()
+        return threads, out
+
+    def finish(threads, out):
+        for t in threads:
+            t.join()
+        return out
+
+    idle_probe, idle_hello = finish(*probes())
     peak = [0]
     stop = threading.Event()
 
@@ -230,32 +250,26 @@ def main():
 
     sampler = threading.Thread(target=sample)
     sampler.start()
+
+    def argon2_rate():
+        out = subprocess.run([os.path.join(RELEASE, "examples", "argon2_baseline"),
+                              str(a.seconds)], capture_output=True, text=True,
+                             check=True).stdout
+        return float(out.split(":")[-1])
+
     # Throughput alone, in three rounds each right after its baseline (the machine is
     # shared: its speed drifts); the median round counts. Then again with the latency
     # probes beside it (they take CPU).
     rounds = []
     for _ in range(3):
-        argon = subprocess.run([os.path.join(RELEASE, "examples", "argon2_baseline"),
-                                str(a.seconds)], capture_output=True, text=True,
-                               check=True).stdout
-        rate = float(argon.split(":")[-1])
+        rate = argon2_rate()
         m = wrk(n.url("/api/v1/login"), a.seconds, script="sign_in.lua")
         rounds.append((m["rps"] / rate, rate, m))
         print(f"storm round: {m['rps']:.1f}/s against {rate:.1f}/s", file=sys.stderr)
     storm_ratio, argon_rate, storm = sorted(rounds, key=lambda r: r[0])[1]
-    during, bystander = {}, {}
-    probers = [
-        threading.Thread(target=lambda: during.update(
-            probe("127.0.0.1", n.port, "/auth/verify", cookie_header, a.seconds))),
-        threading.Thread(target=lambda: bystander.update(
-            probe("127.0.0.1", hello_port, "/", {}, a.seconds))),
-    ]
-    for p in probers:
-        p.start()
+    running = probes()
     wrk(n.url("/api/v1/login"), a.seconds, script="sign_in.lua")
-    for p in probers:
-        p.join()
-    hello.terminate()
+    during, bystander = finish(*running)
     stop.set()
     sampler.join()
     row("sign-in storm, 64 conn (median of 3 rounds)", storm,
@@ -268,6 +282,26 @@ def main():
     row("bystander: axum hello probe, 200/s, idle", idle_hello)
     row("bystander: axum hello probe, 200/s, during the storm", bystander, "its idle p99",
         bystander["p99"] / idle_hello["p99"])
+
+    # The other end of the trade: one core left to everything but hashing.
+    cores = os.cpu_count() or 1
+    if cores > 1:
+        n.stop()
+        n.start("--hash-concurrency", str(cores - 1))
+        cookie_header = {"Cookie": n.sign_in()}
+        rate = argon2_rate()
+        m = wrk(n.url("/api/v1/login"), a.seconds, script="sign_in.lua")
+        row(f"sign-in storm, --hash-concurrency {cores - 1}", m,
+            f"argon2id raw: {rate:.1f}/s", m["rps"] / rate)
+        idle_fa, _ = finish(*probes())
+        running = probes()
+        wrk(n.url("/api/v1/login"), a.seconds, script="sign_in.lua")
+        during_fa, during_hello = finish(*running)
+        row(f"forward-auth probe during that storm (idle p99 {idle_fa['p99']:.2f} ms)",
+            during_fa, "idle p99", during_fa["p99"] / idle_fa["p99"])
+        row("bystander hello probe during that storm", during_hello, "its idle p99",
+            during_hello["p99"] / idle_hello["p99"])
+    hello.terminate()
 
     pairs = os.path.join(work, "pairs.txt")
     n.seed(accounts=40000, sessions=0, second_steps=(40000, pairs))

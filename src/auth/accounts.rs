@@ -98,7 +98,7 @@ impl AuthService {
         for user in self.store.list_users().await? {
             let locked = self
                 .store
-                .locked_until(&account_key(&user.email), now)
+                .locked_until(&[&account_key(&user.email)], now)
                 .await?
                 .is_some()
                 || self.second_step_locked(user.id).await?;

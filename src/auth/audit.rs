@@ -125,6 +125,14 @@ fn session_handle(hash: &TokenHash) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What one round of housekeeping deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub events: u64,
+    pub devices: u64,
+    pub sessions: u64,
+}
+
 impl AuthService {
     /// Stores the event and counts it; a notice goes to the owner when there is one.
     pub(crate) async fn record(
@@ -262,15 +270,19 @@ impl AuthService {
         .await
     }
 
-    /// Background housekeeping: old audit events, ended sessions and sign-ins.
-    pub async fn prune(&self, audit_retention_secs: i64) -> AuthResult<(u64, u64)> {
+    /// Background housekeeping: old audit events, devices unused for as long, ended
+    /// sessions and sign-ins.
+    pub async fn prune(&self, audit_retention_secs: i64) -> AuthResult<Pruned> {
         let now = self.now();
-        let events = self.store.prune_audit(now - audit_retention_secs).await?;
-        let sessions = self
-            .store
-            .prune_sessions(now, now - self.policy.session_idle_timeout)
-            .await?;
-        Ok((events, sessions))
+        let before = now - audit_retention_secs;
+        Ok(Pruned {
+            events: self.store.prune_audit(before).await?,
+            devices: self.store.prune_devices(before).await?,
+            sessions: self
+                .store
+                .prune_sessions(now, now - self.policy.session_idle_timeout)
+                .await?,
+        })
     }
 
     /// Reads the gauges that are counted at scrape time, then encodes every metric.

@@ -58,6 +58,8 @@ pub struct AuthPolicy {
     /// How long a session read from the database is trusted without asking again: the
     /// longest a session ended on another instance (or by the CLI) keeps working here.
     pub session_cache_ttl: std::time::Duration,
+    /// Password hashes computed at once (19 MiB each); `None` is one per core.
+    pub hash_concurrency: Option<usize>,
 }
 
 impl Default for AuthPolicy {
@@ -82,6 +84,7 @@ impl Default for AuthPolicy {
             },
             totp_issuer: "nidan".to_owned(),
             session_cache_ttl: std::time::Duration::from_secs(1),
+            hash_concurrency: None,
         }
     }
 }
@@ -108,7 +111,9 @@ impl AuthService {
         Self {
             store,
             clock,
-            hasher: PasswordHasher::new(),
+            hasher: policy
+                .hash_concurrency
+                .map_or_else(PasswordHasher::new, PasswordHasher::with_concurrency),
             keys: Arc::new(TwoFactorKeys {
                 sealer: Sealer::new(&key.derive("totp-secrets")),
                 backup_code_key: key.derive("backup-codes"),

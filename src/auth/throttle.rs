@@ -27,14 +27,7 @@ pub(crate) fn ip_key(ip: IpAddr) -> String {
 impl AuthService {
     /// Refuses before any work when either key is locked.
     pub(crate) async fn check_not_throttled(&self, keys: &[&str]) -> AuthResult<()> {
-        let now = self.now();
-        let mut until: Option<UnixTime> = None;
-        for key in keys {
-            if let Some(t) = self.store.locked_until(key, now).await? {
-                until = Some(until.map_or(t, |u: UnixTime| u.max(t)));
-            }
-        }
-        match until {
+        match self.store.locked_until(keys, self.now()).await? {
             Some(until) => {
                 self.count_throttled();
                 Err(AuthError::Throttled { until })

@@ -284,7 +284,11 @@ impl AuthService {
 
     pub(crate) async fn second_step_locked(&self, user_id: UserId) -> AuthResult<bool> {
         let key = second_step_key(user_id);
-        Ok(self.store.locked_until(&key, self.now()).await?.is_some())
+        Ok(self
+            .store
+            .locked_until(&[&key], self.now())
+            .await?
+            .is_some())
     }
 
     /// The password was right and the account has two-step verification: a pending
@@ -347,7 +351,7 @@ impl AuthService {
             SecondFactor::BackupCode => "backup code",
         };
         let lock_key = second_step_key(user_id);
-        if let Some(until) = self.store.locked_until(&lock_key, self.now()).await? {
+        if let Some(until) = self.store.locked_until(&[&lock_key], self.now()).await? {
             return Err(AuthError::SecondStepLocked { until });
         }
         let accepted = match factor {

@@ -34,12 +34,20 @@ impl std::fmt::Debug for PasswordHasher {
 }
 
 impl PasswordHasher {
+    /// One hash per core at a time.
     pub fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_concurrency(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// At most `hashes` at a time (at least one): fewer than the cores leaves cores free
+    /// for other requests during a storm of sign-ins, at the cost of its throughput.
+    pub fn with_concurrency(hashes: usize) -> Self {
+        let hashes = hashes.max(1);
+        pool().grow_to(hashes);
         let dummy =
             hash_blocking("nidan dummy password, never valid").expect("argon2id hashing works");
         Self {
-            permits: Arc::new(Semaphore::new(cores)),
+            permits: Arc::new(Semaphore::new(hashes)),
             dummy_hash: dummy.into(),
         }
     }
@@ -75,6 +83,7 @@ impl PasswordHasher {
             let _ = done.send(work());
         });
         pool()
+            .jobs
             .send(job)
             .expect("the hashing threads live as long as the process");
         result.await.expect("hashing does not panic")
@@ -89,40 +98,59 @@ impl Default for PasswordHasher {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// One thread per core that only hashes, at a lower priority than everything else: a storm
-/// of sign-ins gets all the CPU that is left over, and forward-auth and the pages stay quick.
-fn pool() -> &'static crossbeam_channel::Sender<Job> {
-    static POOL: std::sync::OnceLock<crossbeam_channel::Sender<Job>> = std::sync::OnceLock::new();
+/// Threads that only hash, at a lower priority than everything else: a storm of sign-ins
+/// gets the CPU that is left over, and forward-auth and the pages stay quick. There are as
+/// many as the largest concurrency a hasher asked for (one per core by default).
+struct Pool {
+    jobs: crossbeam_channel::Sender<Job>,
+    queue: crossbeam_channel::Receiver<Job>,
+    threads: std::sync::Mutex<usize>,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        for _ in 0..cores {
-            let queue = queue.clone();
+        Pool {
+            jobs,
+            queue,
+            threads: std::sync::Mutex::new(0),
+        }
+    })
+}
+
+impl Pool {
+    fn grow_to(&self, wanted: usize) {
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        while *threads < wanted {
+            let queue = self.queue.clone();
             std::thread::Builder::new()
                 .name("nidan-argon2".into())
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        // Busy: keep this thread's 19 MiB for the next hash. Idle for a
-                        // second: give it back, so that an idle server stays small.
-                        let job = match queue.recv_timeout(std::time::Duration::from_secs(1)) {
-                            Ok(job) => Ok(job),
-                            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                                release_memory();
-                                queue.recv().map_err(|_| ())
-                            }
-                            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(()),
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(()) => return,
-                        }
-                    }
-                })
+                .spawn(move || hash_jobs(&queue))
                 .expect("start a hashing thread");
+            *threads += 1;
         }
-        jobs
-    })
+    }
+}
+
+fn hash_jobs(queue: &crossbeam_channel::Receiver<Job>) {
+    lower_priority();
+    loop {
+        // Busy: keep this thread's 19 MiB for the next hash. Idle for a second: give it
+        // back, so that an idle server stays small.
+        let job = match queue.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(job) => job,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                release_memory();
+                match queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
+        job();
+    }
 }
 
 /// SCHED_IDLE: the thread runs only on a core nothing else wants, and gives it up at once
@@ -215,6 +243,32 @@ mod tests {
         assert!(hasher.verify(Some(&hash), &secret("correct horse")).await);
         assert!(!hasher.verify(Some(&hash), &secret("correct horsE")).await);
         assert!(!hasher.verify(Some("not a phc string"), &secret("x")).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_hashes_run_at_once_than_the_bound() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // Other tests of this process may have grown the pool past one thread.
+        pool().grow_to(3);
+        let hasher = PasswordHasher::with_concurrency(1);
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let jobs = (0..4).map(|_| {
+            let (hasher, running, most) = (hasher.clone(), running.clone(), most.clone());
+            tokio::spawn(async move {
+                hasher
+                    .run(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+            })
+        });
+        for job in jobs.collect::<Vec<_>>() {
+            job.await.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -215,6 +215,8 @@ pub trait AuditStore {
     async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
     /// Deletes events older than `before`; returns how many.
     async fn prune_audit(&self, before: UnixTime) -> StoreResult<u64>;
+    /// Forgets devices not used since `before`; returns how many.
+    async fn prune_devices(&self, before: UnixTime) -> StoreResult<u64>;
     /// Records that the account signed in on this device.
     async fn remember_device(
         &self,
@@ -233,8 +235,9 @@ pub trait ThrottleStore {
         now: UnixTime,
         rule: ThrottleRule,
     ) -> StoreResult<ThrottleState>;
-    /// The time until which `key` is locked, when it is locked at `now`.
-    async fn locked_until(&self, key: &str, now: UnixTime) -> StoreResult<Option<UnixTime>>;
+    /// The latest time until which any of `keys` is locked, when one is locked at `now`
+    /// (one query for all of them).
+    async fn locked_until(&self, keys: &[&str], now: UnixTime) -> StoreResult<Option<UnixTime>>;
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{FromRow, Row};
+use sqlx::{Connection, FromRow, Row};
 
 use super::*;
 
@@ -17,6 +17,9 @@ pub struct PostgresStore {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/postgres");
 
+/// A pooled connection idle this long is pinged before use.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(30);
+
 impl PostgresStore {
     /// TLS follows `sslmode` in the URL; every statement is bounded by the timeout.
     pub async fn connect(url: &str, settings: &DbSettings) -> StoreResult<Self> {
@@ -26,6 +29,18 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // sqlx pings every connection it hands out: a round trip per statement.
+            // A connection in steady use is known to be alive; one that sat idle (the
+            // server may have restarted, a firewall may have dropped it) is checked.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_WHEN_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -329,13 +344,13 @@ impl ThrottleStore for PostgresStore {
         })
     }
 
-    async fn locked_until(&self, key: &str, now: UnixTime) -> StoreResult<Option<UnixTime>> {
+    async fn locked_until(&self, keys: &[&str], now: UnixTime) -> StoreResult<Option<UnixTime>> {
         Ok(sqlx::query_scalar(
-            "SELECT locked_until FROM throttles WHERE key = $1 AND locked_until > $2",
+            "SELECT MAX(locked_until) FROM throttles WHERE key = ANY($1) AND locked_until > $2",
         )
-        .bind(key)
+        .bind(keys)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await?)
     }
 
@@ -713,32 +728,44 @@ impl AuditStore for PostgresStore {
         Ok(done.rows_affected())
     }
 
+    async fn prune_devices(&self, before: UnixTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM known_devices WHERE last_seen < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn remember_device(
         &self,
         user_id: UserId,
         device_hash: &[u8; 32],
         now: UnixTime,
     ) -> StoreResult<DeviceSeen> {
-        let mut tx = self.pool.begin().await?;
-        let added = sqlx::query(
-            "INSERT INTO known_devices (user_id, device_hash, first_seen) VALUES ($1, $2, $3)
-             ON CONFLICT (user_id, device_hash) DO NOTHING",
+        // One round trip, as a sign-in waits on it: a known device is touched, a new one
+        // added (a concurrent sign-in on it may win: then it counts as known). The final
+        // SELECT sees the table as it was before, so "others" are other devices.
+        let row = sqlx::query(
+            "WITH touched AS (
+                UPDATE known_devices SET last_seen = $3
+                WHERE user_id = $1 AND device_hash = $2 RETURNING 1
+             ), added AS (
+                INSERT INTO known_devices (user_id, device_hash, first_seen, last_seen)
+                SELECT $1, $2, $3, $3 WHERE NOT EXISTS (SELECT 1 FROM touched)
+                ON CONFLICT (user_id, device_hash) DO NOTHING RETURNING 1
+             )
+             SELECT EXISTS (SELECT 1 FROM added),
+                    EXISTS (SELECT 1 FROM known_devices WHERE user_id = $1 AND device_hash <> $2)",
         )
         .bind(user_id)
         .bind(device_hash.as_slice())
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&self.pool)
         .await?;
-        let devices: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(match (added.rows_affected(), devices) {
-            (0, _) => DeviceSeen::Known,
-            (_, 1) => DeviceSeen::First,
-            _ => DeviceSeen::New,
+        Ok(match (row.get::<bool, _>(0), row.get::<bool, _>(1)) {
+            (false, _) => DeviceSeen::Known,
+            (true, false) => DeviceSeen::First,
+            (true, true) => DeviceSeen::New,
         })
     }
 }

@@ -29,6 +29,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections)
+            // No far end to lose: sqlx's ping before every statement is a wasted
+            // round trip to the connection's worker thread.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -332,14 +335,20 @@ impl ThrottleStore for SqliteStore {
         })
     }
 
-    async fn locked_until(&self, key: &str, now: UnixTime) -> StoreResult<Option<UnixTime>> {
-        Ok(sqlx::query_scalar(
-            "SELECT locked_until FROM throttles WHERE key = ?1 AND locked_until > ?2",
-        )
-        .bind(key)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?)
+    async fn locked_until(&self, keys: &[&str], now: UnixTime) -> StoreResult<Option<UnixTime>> {
+        // Callers pass one or two keys: two statements in the cache at most.
+        let placeholders = (2..keys.len() + 2)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT MAX(locked_until) FROM throttles WHERE key IN ({placeholders}) AND locked_until > ?1"
+        );
+        let mut query = sqlx::query_scalar(&sql).bind(now);
+        for key in keys {
+            query = query.bind(*key);
+        }
+        Ok(query.fetch_one(&self.pool).await?)
     }
 
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
@@ -716,32 +725,55 @@ impl AuditStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn prune_devices(&self, before: UnixTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM known_devices WHERE last_seen < ?1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn remember_device(
         &self,
         user_id: UserId,
         device_hash: &[u8; 32],
         now: UnixTime,
     ) -> StoreResult<DeviceSeen> {
+        // The usual case, a device seen before, is one indexed update.
+        let seen = sqlx::query(
+            "UPDATE known_devices SET last_seen = ?3 WHERE user_id = ?1 AND device_hash = ?2",
+        )
+        .bind(user_id)
+        .bind(device_hash.as_slice())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if seen.rows_affected() > 0 {
+            return Ok(DeviceSeen::Known);
+        }
         let mut tx = self.pool.begin().await?;
         let added = sqlx::query(
-            "INSERT INTO known_devices (user_id, device_hash, first_seen) VALUES (?1, ?2, ?3)
-             ON CONFLICT (user_id, device_hash) DO NOTHING",
+            "INSERT INTO known_devices (user_id, device_hash, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?3) ON CONFLICT (user_id, device_hash) DO NOTHING",
         )
         .bind(user_id)
         .bind(device_hash.as_slice())
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let devices: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE user_id = ?1")
-                .bind(user_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        // Stops at the first other device: the cost does not grow with the account's devices.
+        let others: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM known_devices WHERE user_id = ?1 AND device_hash <> ?2)",
+        )
+        .bind(user_id)
+        .bind(device_hash.as_slice())
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(match (added.rows_affected(), devices) {
+        Ok(match (added.rows_affected(), others) {
             (0, _) => DeviceSeen::Known,
-            (_, 1) => DeviceSeen::First,
-            _ => DeviceSeen::New,
+            (_, false) => DeviceSeen::First,
+            (_, true) => DeviceSeen::New,
         })
     }
 }

@@ -263,3 +263,43 @@ async fn old_events_and_ended_sessions_are_pruned_in_the_background() {
     // The account itself stays.
     assert_eq!(app.db_i64("SELECT COUNT(*) FROM users").await, 1);
 }
+
+#[tokio::test]
+async fn devices_in_use_are_kept_and_unused_ones_forgotten() {
+    let app = TestApp::with_admin_in(|data| {
+        let mut c = config(data);
+        c.audit_retention = Duration::from_secs(86400);
+        c.prune_interval = Duration::from_millis(50);
+        c
+    })
+    .await;
+    let (kept, unused) = (browser_with("kept"), browser_with("unused"));
+    for browser in [&kept, &unused] {
+        assert_is_redirect_to(&sign_in(&app, browser, PASSWORD).await, "/");
+    }
+    let devices = || app.db_i64("SELECT COUNT(*) FROM known_devices");
+    assert!(devices().await >= 2);
+    // 20 hours on, one browser is used again; 20 more, the other was last used 40 hours
+    // ago (past the 24-hour retention) and the first only 20.
+    app.clock.advance(20 * 3600);
+    assert_is_redirect_to(&sign_in(&app, &kept, PASSWORD).await, "/");
+    app.clock.advance(20 * 3600);
+    let mut left = devices().await;
+    for _ in 0..100 {
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = devices().await;
+    }
+    assert_eq!(left, 1, "only the device in use is still known");
+    app.clock.advance(2 * 86400);
+    for _ in 0..100 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = devices().await;
+    }
+    assert_eq!(left, 0);
+}
