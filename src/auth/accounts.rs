@@ -98,8 +98,9 @@ impl AuthService {
         for user in self.store.list_users().await? {
             let locked = self
                 .store
-                .locked_until(&[&account_key(&user.email)], now)
+                .check_throttles(&[&account_key(&user.email)], now)
                 .await?
+                .locked_until
                 .is_some()
                 || self.second_step_locked(user.id).await?;
             out.push(UserSummary {

@@ -38,7 +38,7 @@ impl AuthService {
         let account = account_key(&email);
         let ip = ip_key(attempt.client.ip);
         let origin = attempt.client.origin();
-        self.check_not_throttled(&[&account, &ip]).await?;
+        let failures_counted = self.check_not_throttled(&[&account, &ip]).await?;
 
         let user = self.store.user_by_email(&email).await?;
         let ok = could_be_a_password(password)
@@ -62,7 +62,9 @@ impl AuthService {
                     .await?);
             }
         };
-        self.store.clear_throttle(&account).await?;
+        if failures_counted {
+            self.store.clear_throttle(&account).await?;
+        }
         let subject = || Subject::user(user.id, &user.email);
         if user.totp_enabled {
             tracing::info!(user_id = user.id, "password accepted, second step due");

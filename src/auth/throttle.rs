@@ -25,14 +25,16 @@ pub(crate) fn ip_key(ip: IpAddr) -> String {
 }
 
 impl AuthService {
-    /// Refuses before any work when either key is locked.
-    pub(crate) async fn check_not_throttled(&self, keys: &[&str]) -> AuthResult<()> {
-        match self.store.locked_until(keys, self.now()).await? {
+    /// Refuses before any work when either key is locked; otherwise tells whether
+    /// either has failures counted.
+    pub(crate) async fn check_not_throttled(&self, keys: &[&str]) -> AuthResult<bool> {
+        let check = self.store.check_throttles(keys, self.now()).await?;
+        match check.locked_until {
             Some(until) => {
                 self.count_throttled();
                 Err(AuthError::Throttled { until })
             }
-            None => Ok(()),
+            None => Ok(check.counted),
         }
     }
 

@@ -286,8 +286,9 @@ impl AuthService {
         let key = second_step_key(user_id);
         Ok(self
             .store
-            .locked_until(&[&key], self.now())
+            .check_throttles(&[&key], self.now())
             .await?
+            .locked_until
             .is_some())
     }
 
@@ -351,7 +352,8 @@ impl AuthService {
             SecondFactor::BackupCode => "backup code",
         };
         let lock_key = second_step_key(user_id);
-        if let Some(until) = self.store.locked_until(&[&lock_key], self.now()).await? {
+        let check = self.store.check_throttles(&[&lock_key], self.now()).await?;
+        if let Some(until) = check.locked_until {
             return Err(AuthError::SecondStepLocked { until });
         }
         let accepted = match factor {

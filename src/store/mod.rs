@@ -198,6 +198,16 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
+/// The throttles of some keys at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ThrottleCheck {
+    /// The latest time until which one of the keys is locked, when one is.
+    pub locked_until: Option<UnixTime>,
+    /// Whether any of the keys has failures counted, locked or not (a success need not
+    /// clear anything when none has).
+    pub counted: bool,
+}
+
 /// What a sign-in's device was to the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceSeen {
@@ -235,9 +245,8 @@ pub trait ThrottleStore {
         now: UnixTime,
         rule: ThrottleRule,
     ) -> StoreResult<ThrottleState>;
-    /// The latest time until which any of `keys` is locked, when one is locked at `now`
-    /// (one query for all of them).
-    async fn locked_until(&self, keys: &[&str], now: UnixTime) -> StoreResult<Option<UnixTime>>;
+    /// What the throttles of `keys` say at `now`, in one query for all of them.
+    async fn check_throttles(&self, keys: &[&str], now: UnixTime) -> StoreResult<ThrottleCheck>;
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
 }
 

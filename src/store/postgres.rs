@@ -344,14 +344,19 @@ impl ThrottleStore for PostgresStore {
         })
     }
 
-    async fn locked_until(&self, keys: &[&str], now: UnixTime) -> StoreResult<Option<UnixTime>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MAX(locked_until) FROM throttles WHERE key = ANY($1) AND locked_until > $2",
+    async fn check_throttles(&self, keys: &[&str], now: UnixTime) -> StoreResult<ThrottleCheck> {
+        let (locked_until, counted): (Option<i64>, i64) = sqlx::query_as(
+            "SELECT MAX(CASE WHEN locked_until > $2 THEN locked_until END), COUNT(*)
+             FROM throttles WHERE key = ANY($1)",
         )
         .bind(keys)
         .bind(now)
         .fetch_one(&self.pool)
-        .await?)
+        .await?;
+        Ok(ThrottleCheck {
+            locked_until,
+            counted: counted > 0,
+        })
     }
 
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {

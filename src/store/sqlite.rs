@@ -335,20 +335,25 @@ impl ThrottleStore for SqliteStore {
         })
     }
 
-    async fn locked_until(&self, keys: &[&str], now: UnixTime) -> StoreResult<Option<UnixTime>> {
+    async fn check_throttles(&self, keys: &[&str], now: UnixTime) -> StoreResult<ThrottleCheck> {
         // Callers pass one or two keys: two statements in the cache at most.
         let placeholders = (2..keys.len() + 2)
             .map(|i| format!("?{i}"))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT MAX(locked_until) FROM throttles WHERE key IN ({placeholders}) AND locked_until > ?1"
+            "SELECT MAX(CASE WHEN locked_until > ?1 THEN locked_until END), COUNT(*)
+             FROM throttles WHERE key IN ({placeholders})"
         );
-        let mut query = sqlx::query_scalar(&sql).bind(now);
+        let mut query = sqlx::query_as(&sql).bind(now);
         for key in keys {
             query = query.bind(*key);
         }
-        Ok(query.fetch_one(&self.pool).await?)
+        let (locked_until, counted): (Option<i64>, i64) = query.fetch_one(&self.pool).await?;
+        Ok(ThrottleCheck {
+            locked_until,
+            counted: counted > 0,
+        })
     }
 
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {

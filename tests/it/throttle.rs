@@ -45,6 +45,30 @@ async fn unlock_clears_the_lock_at_once() {
 }
 
 #[tokio::test]
+async fn signing_in_starts_the_account_count_afresh() {
+    let app = TestApp::with_admin().await;
+    // Signs in on a browser of its own: the failing one stays signed out.
+    let sign_in = || async {
+        let login = app.url("/login");
+        let fields = [("email", ADMIN_EMAIL), ("password", PASSWORD)];
+        post_form(&client(), &login, &login, &fields).await
+    };
+    for _ in 0..9 {
+        assert_eq!(app.login(ADMIN_EMAIL, "wrong password").await.status(), 401);
+    }
+    assert_is_redirect_to(&sign_in().await, "/");
+    // Nine more within the same 15 minutes: not ten in a row since the last success.
+    for i in 1..=9 {
+        assert_eq!(
+            app.login(ADMIN_EMAIL, "wrong password").await.status(),
+            401,
+            "failure {i} after the success"
+        );
+    }
+    assert_is_redirect_to(&sign_in().await, "/");
+}
+
+#[tokio::test]
 async fn failures_spread_over_more_than_the_window_do_not_lock() {
     let app = TestApp::with_admin().await;
     for _ in 0..9 {
