@@ -161,6 +161,25 @@ class Nidan:
         subprocess.run(cmd, check=True, capture_output=True)
 
 
+def bracketed(baseline, rate_of, measure, what, rounds=3):
+    """`rounds` measurements, each between two baseline runs: [(ratio, baseline rate, m)]."""
+    before = rate_of(baseline())
+    out = []
+    for _ in range(rounds):
+        m = measure()
+        after = rate_of(baseline())
+        base = (before + after) / 2
+        out.append((m["rps"] / base, base, m))
+        print(f"{what} round: {m['rps']:.1f}/s against {before:.1f} and {after:.1f}/s = "
+              f"{m['rps'] / base:.3f}", file=sys.stderr)
+        before = after
+    return out
+
+
+def median_round(rounds):
+    return sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
+
+
 def fresh_postgres(url):
     base, name = url.rsplit("/", 1)
     admin = base + "/postgres"
@@ -211,20 +230,17 @@ def main():
     idle_rss = rss_kib(n.proc.pid)
     auth_header = [f"Cookie: {cookie}"]
 
-    # Three rounds of hello then forward-auth (the machine's speed drifts by a fifth within
-    # minutes); the median round's ratio counts, and its hello is the baseline below.
-    fa_rounds = []
-    for _ in range(3):
-        h = wrk(hello_url, a.seconds)
-        f = wrk(n.url("/auth/verify"), a.seconds, headers=auth_header)
-        fa_rounds.append((f["rps"] / h["rps"], h, f))
-        print(f"forward-auth round: {f['rps']:.0f}/s against hello {h['rps']:.0f}/s",
-              file=sys.stderr)
-    fa_ratio, hello_m, fa = sorted(fa_rounds, key=lambda r: r[0])[1]
+    # Three rounds of forward-auth, each between two runs of hello (the machine's speed
+    # drifts by a fifth within minutes): a round's ratio is against the mean of the hello
+    # runs either side; the median round counts, and its hello is the baseline below.
+    fa_rounds = bracketed(lambda: wrk(hello_url, a.seconds), lambda m: m["rps"],
+                          lambda: wrk(n.url("/auth/verify"), a.seconds, headers=auth_header),
+                          "forward-auth")
+    fa_ratio, hello_rps, fa = median_round(fa_rounds)
     row("forward-auth, 64 conn, 1,000 sessions (median of 3 rounds)", fa, "axum hello",
         fa_ratio, rss_kib(n.proc.pid))
     landing = wrk(n.url("/"), a.seconds, headers=auth_header)
-    row("landing page, 64 conn", landing, "axum hello", landing["rps"] / hello_m["rps"],
+    row("landing page, 64 conn", landing, "axum hello", landing["rps"] / hello_rps,
         rss_kib(n.proc.pid))
 
     cookie_header = {"Cookie": cookie}
@@ -266,16 +282,12 @@ def main():
                              check=True).stdout
         return float(out.split(":")[-1])
 
-    # Throughput alone, in three rounds each right after its baseline (the machine is
-    # shared: its speed drifts); the median round counts. Then again with the latency
-    # probes beside it (they take CPU).
-    rounds = []
-    for _ in range(3):
-        rate = argon2_rate()
-        m = wrk(n.url("/api/v1/login"), a.seconds, script="sign_in.lua")
-        rounds.append((m["rps"] / rate, rate, m))
-        print(f"storm round: {m['rps']:.1f}/s against {rate:.1f}/s", file=sys.stderr)
-    storm_ratio, argon_rate, storm = sorted(rounds, key=lambda r: r[0])[1]
+    # Throughput alone, in three rounds between baselines as above. Then again with the
+    # latency probes beside it (they take CPU).
+    rounds = bracketed(argon2_rate, lambda rate: rate,
+                       lambda: wrk(n.url("/api/v1/login"), a.seconds, script="sign_in.lua"),
+                       "storm")
+    storm_ratio, argon_rate, storm = median_round(rounds)
     running = probes()
     wrk(n.url("/api/v1/login"), a.seconds, script="sign_in.lua")
     during, bystander = finish(*running)
@@ -283,8 +295,6 @@ def main():
     sampler.join()
     row("sign-in storm, 64 conn (median of 3 rounds)", storm,
         f"argon2id raw: {argon_rate:.1f}/s", storm_ratio, peak[0])
-    for ratio, rate, m in rounds:
-        print(f"  round: {m['rps']:.1f}/s vs {rate:.1f}/s = {ratio:.2f}", file=sys.stderr)
     row("forward-auth probe, 200/s, idle", idle_probe)
     row("forward-auth probe, 200/s, during the storm", during, "idle p99",
         during["p99"] / idle_probe["p99"])
@@ -323,13 +333,13 @@ def main():
         n.start()
         # Minutes after the 1,000-session run: each against hello measured just before it,
         # so that the machine's drift in between does not count.
-        hello_now = wrk(hello_url, a.seconds)
-        big = wrk(n.url("/auth/verify"), a.seconds, headers=auth_header)
-        print(f"  raw: {big['rps']:.0f}/s vs {fa['rps']:.0f}/s; hello {hello_now['rps']:.0f}/s "
-              f"vs {hello_m['rps']:.0f}/s", file=sys.stderr)
+        big_ratio, _, big = median_round(bracketed(
+            lambda: wrk(hello_url, a.seconds), lambda m: m["rps"],
+            lambda: wrk(n.url("/auth/verify"), a.seconds, headers=auth_header),
+            "forward-auth, 1,000,000 sessions", rounds=1))
         row("forward-auth, 64 conn, 1,000,000 sessions / 100,000 accounts", big,
-            "1,000 sessions (each / hello beside it)",
-            (big["rps"] / hello_now["rps"]) / fa_ratio, rss_kib(n.proc.pid))
+            "1,000 sessions (each / hello beside it)", big_ratio / fa_ratio,
+            rss_kib(n.proc.pid))
         n.stop()
     hello.terminate()
 
@@ -337,8 +347,8 @@ def main():
           f"{os.cpu_count()} cores\n")
     print("| what | req/s | p50 | p99 | non-2xx | baseline | ratio | RSS |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| axum hello (baseline), 64 conn | {hello_m['rps']:.0f} | {hello_m['p50']:.2f} ms | "
-          f"{hello_m['p99']:.2f} ms | | | | |")
+    print(f"| axum hello (baseline), 64 conn, mean of the runs beside the median round | "
+          f"{hello_rps:.0f} | | | | | | |")
     for what, m, base, ratio, rss in rows:
         print(f"| {what} | {m['rps']:.0f} | {m['p50']:.2f} ms | {m['p99']:.2f} ms | {m['bad']} | "
               f"{base or ''} | {'' if ratio is None else f'{ratio:.2f}'} | "
