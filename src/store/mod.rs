@@ -199,7 +199,7 @@ pub struct AuditQuery {
 }
 
 /// The throttles of some keys at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleCheck {
     /// The latest time until which one of the keys is locked, when one is.
     pub locked_until: Option<UnixTime>,

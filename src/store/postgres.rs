@@ -21,6 +21,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(30);
 
 impl PostgresStore {
+    /// Housekeeping: one DELETE with a cut-off time; how many rows went.
+    async fn delete_before(&self, sql: &'static str, before: UnixTime) -> StoreResult<u64> {
+        let done = sqlx::query(sql).bind(before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     /// TLS follows `sslmode` in the URL; every statement is bounded by the timeout.
     pub async fn connect(url: &str, settings: &DbSettings) -> StoreResult<Self> {
         let timeout_ms = settings.statement_timeout.as_millis().to_string();
@@ -726,19 +732,13 @@ impl AuditStore for PostgresStore {
     }
 
     async fn prune_audit(&self, before: UnixTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM audit_events WHERE at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_before("DELETE FROM audit_events WHERE at < $1", before)
+            .await
     }
 
     async fn prune_devices(&self, before: UnixTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM known_devices WHERE last_seen < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_before("DELETE FROM known_devices WHERE last_seen < $1", before)
+            .await
     }
 
     async fn remember_device(

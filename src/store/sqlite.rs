@@ -19,6 +19,12 @@ pub struct SqliteStore {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 
 impl SqliteStore {
+    /// Housekeeping: one DELETE with a cut-off time; how many rows went.
+    async fn delete_before(&self, sql: &'static str, before: UnixTime) -> StoreResult<u64> {
+        let done = sqlx::query(sql).bind(before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn connect(url: &str, settings: &DbSettings) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -723,19 +729,13 @@ impl AuditStore for SqliteStore {
     }
 
     async fn prune_audit(&self, before: UnixTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM audit_events WHERE at < ?1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_before("DELETE FROM audit_events WHERE at < ?1", before)
+            .await
     }
 
     async fn prune_devices(&self, before: UnixTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM known_devices WHERE last_seen < ?1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_before("DELETE FROM known_devices WHERE last_seen < ?1", before)
+            .await
     }
 
     async fn remember_device(

@@ -235,30 +235,41 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
     assert_eq!(ip_of(&untrusted), "127.0.0.1");
 }
 
-#[tokio::test]
-async fn old_events_and_ended_sessions_are_pruned_in_the_background() {
-    let app = TestApp::with_admin_in(|data| {
+/// An app that keeps its audit trail for a day and prunes every 50 ms.
+async fn pruning_every_50ms() -> TestApp {
+    TestApp::with_admin_in(|data| {
         let mut c = config(data);
         c.audit_retention = Duration::from_secs(86400);
         c.prune_interval = Duration::from_millis(50);
         c
     })
-    .await;
+    .await
+}
+
+/// The count of `sql` once it is `want`, or as it stands after 5 s of waiting for it.
+async fn count_settling_at(app: &TestApp, sql: &str, want: i64) -> i64 {
+    let mut count = app.db_i64(sql).await;
+    for _ in 0..100 {
+        if count == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        count = app.db_i64(sql).await;
+    }
+    count
+}
+
+#[tokio::test]
+async fn old_events_and_ended_sessions_are_pruned_in_the_background() {
+    let app = pruning_every_50ms().await;
     assert!(app.db_i64("SELECT COUNT(*) FROM audit_events").await > 0);
     assert!(app.db_i64("SELECT COUNT(*) FROM sessions").await > 0);
     // Two days on: older than the retention, and every session long idle.
     app.clock.advance(2 * 86400);
-    let mut left = (1, 1);
-    for _ in 0..100 {
-        left = (
-            app.db_i64("SELECT COUNT(*) FROM audit_events").await,
-            app.db_i64("SELECT COUNT(*) FROM sessions").await,
-        );
-        if left == (0, 0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let left = (
+        count_settling_at(&app, "SELECT COUNT(*) FROM audit_events", 0).await,
+        count_settling_at(&app, "SELECT COUNT(*) FROM sessions", 0).await,
+    );
     assert_eq!(left, (0, 0));
     // The account itself stays.
     assert_eq!(app.db_i64("SELECT COUNT(*) FROM users").await, 1);
@@ -266,40 +277,23 @@ async fn old_events_and_ended_sessions_are_pruned_in_the_background() {
 
 #[tokio::test]
 async fn devices_in_use_are_kept_and_unused_ones_forgotten() {
-    let app = TestApp::with_admin_in(|data| {
-        let mut c = config(data);
-        c.audit_retention = Duration::from_secs(86400);
-        c.prune_interval = Duration::from_millis(50);
-        c
-    })
-    .await;
+    let app = pruning_every_50ms().await;
     let (kept, unused) = (browser_with("kept"), browser_with("unused"));
     for browser in [&kept, &unused] {
         assert_is_redirect_to(&sign_in(&app, browser, PASSWORD).await, "/");
     }
-    let devices = || app.db_i64("SELECT COUNT(*) FROM known_devices");
-    assert!(devices().await >= 2);
+    let devices = "SELECT COUNT(*) FROM known_devices";
+    assert!(app.db_i64(devices).await >= 2);
     // 20 hours on, one browser is used again; 20 more, the other was last used 40 hours
     // ago (past the 24-hour retention) and the first only 20.
     app.clock.advance(20 * 3600);
     assert_is_redirect_to(&sign_in(&app, &kept, PASSWORD).await, "/");
     app.clock.advance(20 * 3600);
-    let mut left = devices().await;
-    for _ in 0..100 {
-        if left == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        left = devices().await;
-    }
-    assert_eq!(left, 1, "only the device in use is still known");
+    assert_eq!(
+        count_settling_at(&app, devices, 1).await,
+        1,
+        "only the device in use is still known"
+    );
     app.clock.advance(2 * 86400);
-    for _ in 0..100 {
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        left = devices().await;
-    }
-    assert_eq!(left, 0);
+    assert_eq!(count_settling_at(&app, devices, 0).await, 0);
 }
