@@ -10,14 +10,13 @@ use axum::http::uri::{Authority, Scheme};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::auth::access::AccessDecision;
+use crate::auth::target::normalise_host;
+use crate::guard::{self, Verdict};
 use crate::web::WebState;
-use crate::web::session::{SESSION_COOKIE, session_token};
 
 /// `[HOST=]http://ADDR`: the app for requests to HOST, or (without HOST) for every path that
 /// is not nidan's own.
@@ -37,7 +36,7 @@ impl FromStr for Upstream {
     fn from_str(s: &str) -> Result<Self, BadUpstream> {
         let bad = || BadUpstream(s.to_owned());
         let (host, url) = match s.split_once('=') {
-            Some((h, u)) if !h.is_empty() => (Some(h.to_ascii_lowercase()), u),
+            Some((h, u)) if !h.is_empty() => (Some(normalise_host(h).map_err(|_| bad())?), u),
             _ => (None, s),
         };
         let uri: Uri = url.parse().map_err(|_| bad())?;
@@ -80,8 +79,9 @@ pub fn client() -> HttpClient {
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) stay on their own hop.
-const HOP_BY_HOP: [&str; 8] = [
+const HOP_BY_HOP: [&str; 9] = [
     "connection",
+    "proxy-connection",
     "keep-alive",
     "proxy-authenticate",
     "proxy-authorization",
@@ -92,10 +92,9 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 fn pick<'a>(upstreams: &'a [Upstream], host: &str, path: &str) -> Option<&'a Upstream> {
-    let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
     upstreams
         .iter()
-        .find(|u| u.host.as_deref() == Some(host.as_str()))
+        .find(|u| u.host.as_deref() == Some(host))
         .or_else(|| {
             upstreams
                 .iter()
@@ -104,134 +103,188 @@ fn pick<'a>(upstreams: &'a [Upstream], host: &str, path: &str) -> Option<&'a Ups
         })
 }
 
-/// Runs before routing: requests for an upstream are checked and passed on; the rest are nidan's.
-pub async fn layer(State(state): State<WebState>, req: Request, next: Next) -> Response {
-    let upstreams = &state.settings().upstreams;
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let Some(upstream) = pick(upstreams, &host, req.uri().path()).cloned() else {
-        return next.run(req).await;
-    };
-    let jar = CookieJar::from_headers(req.headers());
-    let user = match session_token(&jar) {
-        Some(token) => match state.auth().session(&token).await {
-            Ok(user) => user,
-            Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
-        },
-        None => None,
-    };
-    let path = req.uri().path().to_owned();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    match state.settings().access.decide(&host, &path, user.as_ref()) {
-        AccessDecision::SignIn => {
-            let back = if upstream.host.is_some() {
-                let url = format!("http://{host}{path_and_query}");
-                let rd = serde_urlencoded::to_string([("rd", url)]).unwrap_or_default();
-                format!("{}/login?{rd}", state.settings().public_url)
-            } else {
-                let next =
-                    serde_urlencoded::to_string([("next", &path_and_query)]).unwrap_or_default();
-                format!("/login?{next}")
-            };
-            Redirect::to(&back).into_response()
-        }
-        AccessDecision::SetUpTwoFactor => {
-            Redirect::to(&format!("{}/mypage/2fa/setup", state.settings().public_url))
-                .into_response()
-        }
-        AccessDecision::Allow(user) => {
-            let email = user.map(|u| u.email.clone());
-            let admin = user.is_some_and(|u| u.is_admin);
-            forward(&state, &upstream, req, email, admin, &host).await
-        }
-    }
+/// An answer of nidan's own, with the headers every page of nidan's carries.
+fn own(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    crate::web::headers::secure(&mut response);
+    response
 }
 
-/// The Cookie header without nidan's session cookie.
-fn cookies_without_session(headers: &HeaderMap) -> Option<HeaderValue> {
+/// Runs before routing: requests for an upstream are checked and passed on; the rest are nidan's.
+pub async fn layer(State(state): State<WebState>, req: Request, next: Next) -> Response {
+    let settings = state.settings();
+    let upstreams = &settings.upstreams;
+    let scheme = if settings.public_url.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
+    let asked = match guard::from_request(req.headers(), req.uri(), scheme) {
+        Ok(asked) => asked,
+        // What cannot be read one way only is refused when an app might be the one to
+        // read it; nidan's own router refuses the rest.
+        Err(why) => {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| normalise_host(h).ok());
+            let for_an_app = upstreams.iter().any(|u| u.host.is_none() || u.host == host);
+            if !for_an_app {
+                return next.run(req).await;
+            }
+            tracing::info!(%why, "proxy refused an ambiguous request");
+            return own(StatusCode::BAD_REQUEST);
+        }
+    };
+    let path = asked.target.path.to_string();
+    let Some(upstream) = pick(upstreams, &asked.target.host, &path).cloned() else {
+        return next.run(req).await;
+    };
+    let user = match guard::verdict(&state, req.headers(), &asked.target).await {
+        Ok(Verdict::Allow(user)) => user,
+        Ok(Verdict::SignIn) => {
+            let back = if upstream.host.is_some() {
+                let rd = serde_urlencoded::to_string([("rd", &asked.url)]).unwrap_or_default();
+                format!("{}/login?{rd}", settings.public_url)
+            } else {
+                let mut local = path.clone();
+                if let Some(q) = req.uri().query() {
+                    local.push('?');
+                    local.push_str(q);
+                }
+                let next = serde_urlencoded::to_string([("next", &local)]).unwrap_or_default();
+                format!("/login?{next}")
+            };
+            return own(Redirect::to(&back));
+        }
+        Ok(Verdict::SetUpTwoFactor) => {
+            return own(Redirect::to(&format!(
+                "{}/mypage/2fa/setup",
+                settings.public_url
+            )));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "proxy could not check the session");
+            return own(StatusCode::SERVICE_UNAVAILABLE);
+        }
+    };
+    forward(&state, &upstream, req, user.as_ref(), &path, scheme).await
+}
+
+/// The Cookie header without any of nidan's cookies, read the way nidan reads them.
+fn cookies_for_app(headers: &HeaderMap) -> Option<HeaderValue> {
     let kept: Vec<&str> = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| !c.is_empty() && !c.starts_with(&format!("{SESSION_COOKIE}=")))
+        .filter(|c| {
+            let name = c.split_once('=').map_or(*c, |(n, _)| n).trim();
+            !c.is_empty() && !is_nidan_cookie(name)
+        })
         .collect();
     (!kept.is_empty())
         .then(|| HeaderValue::from_str(&kept.join("; ")).ok())
         .flatten()
 }
 
+/// Every cookie nidan sets is named `nidan_…`; none is the app's business.
+fn is_nidan_cookie(name: &str) -> bool {
+    name.len() >= 6 && name[..6].eq_ignore_ascii_case("nidan_")
+}
+
+/// Headers that must not cross this hop: the fixed hop-by-hop list, and whatever
+/// `Connection` (or the old `Proxy-Connection`) names.
+fn drop_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = [
+        header::CONNECTION,
+        HeaderName::from_static("proxy-connection"),
+    ]
+    .iter()
+    .flat_map(|h| headers.get_all(h).iter())
+    .filter_map(|v| v.to_str().ok())
+    .flat_map(|v| v.split(','))
+    .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+    .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// What a client says about itself or its route, which only nidan may say to the app.
+fn drop_client_claims(headers: &mut HeaderMap) {
+    let claims: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| {
+            let n = n.as_str();
+            guard::is_identity_header(n)
+                || n.starts_with("x-forwarded-")
+                || matches!(
+                    n,
+                    "forwarded" | "x-real-ip" | "x-original-url" | "x-original-uri"
+                )
+        })
+        .cloned()
+        .collect();
+    for name in claims {
+        headers.remove(name);
+    }
+}
+
 async fn forward(
     state: &WebState,
     upstream: &Upstream,
     mut req: Request,
-    email: Option<String>,
-    admin: bool,
-    host: &str,
+    user: Option<&crate::auth::SignedIn>,
+    path: &str,
+    scheme: &'static str,
 ) -> Response {
     let websocket = req
         .headers()
         .get(header::UPGRADE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
-    let path_and_query = req.uri().path_and_query().cloned();
-    let mut parts = Uri::builder()
+    // The app gets the path the rules were applied to, never a second reading of it.
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let Ok(uri) = Uri::builder()
         .scheme(upstream.scheme.clone())
-        .authority(upstream.authority.clone());
-    if let Some(pq) = path_and_query {
-        parts = parts.path_and_query(pq);
-    }
-    let Ok(uri) = parts.build() else {
-        return StatusCode::BAD_REQUEST.into_response();
+        .authority(upstream.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+    else {
+        return own(StatusCode::BAD_REQUEST);
     };
     let peer = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip().to_string());
-    let cookies = cookies_without_session(req.headers());
+    let host = req.headers().get(header::HOST).cloned();
+    let cookies = cookies_for_app(req.headers());
     *req.uri_mut() = uri;
     let headers = req.headers_mut();
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
+    drop_hop_by_hop(headers);
+    drop_client_claims(headers);
     headers.remove(header::COOKIE);
     if let Some(c) = cookies {
         headers.insert(header::COOKIE, c);
     }
-    for name in ["remote-user", "remote-email", "remote-groups"] {
-        headers.remove(name);
+    for (name, value) in guard::identity_headers(user) {
+        headers.insert(name, value);
     }
-    if let Some(email) = &email
-        && let Ok(v) = HeaderValue::from_str(email)
-    {
-        headers.insert(HeaderName::from_static("remote-user"), v.clone());
-        headers.insert(HeaderName::from_static("remote-email"), v);
-        let groups = if admin { "admin" } else { "" };
-        headers.insert(
-            HeaderName::from_static("remote-groups"),
-            HeaderValue::from_static(groups),
-        );
+    if let Some(host) = host {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    if let Ok(v) = HeaderValue::from_str(host) {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), v);
-    }
-    let proto = if state.settings().public_url.starts_with("https://") {
-        "https"
-    } else {
-        "http"
-    };
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(proto),
+        HeaderValue::from_static(scheme),
     );
     if let Some(ip) = peer.and_then(|ip| HeaderValue::from_str(&ip).ok()) {
         headers.insert(HeaderName::from_static("x-forwarded-for"), ip);
@@ -245,7 +298,7 @@ async fn forward(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "upstream unreachable");
-            return StatusCode::BAD_GATEWAY.into_response();
+            return own(StatusCode::BAD_GATEWAY);
         }
     };
     if response.status() == StatusCode::SWITCHING_PROTOCOLS
@@ -262,9 +315,7 @@ async fn forward(
         return Response::from_parts(parts, Body::empty());
     }
     let (mut parts, body) = response.into_parts();
-    for name in HOP_BY_HOP {
-        parts.headers.remove(name);
-    }
+    drop_hop_by_hop(&mut parts.headers);
     // Streamed as it arrives: live views must not wait for an end that never comes.
     Response::from_parts(parts, Body::new(body))
 }
@@ -283,7 +334,7 @@ mod tests {
         );
         assert!("cam=ftp://x".parse::<Upstream>().is_err());
         let list = vec![cam.clone(), all.clone()];
-        assert_eq!(pick(&list, "cam.example.home:443", "/login"), Some(&cam));
+        assert_eq!(pick(&list, "cam.example.home", "/login"), Some(&cam));
         assert_eq!(pick(&list, "other", "/live"), Some(&all));
         assert_eq!(pick(&list, "other", "/"), Some(&all));
         for own in [
@@ -300,17 +351,52 @@ mod tests {
     }
 
     #[test]
-    fn the_session_cookie_is_taken_out() {
+    fn nidan_cookies_are_taken_out_however_written() {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
             HeaderValue::from_static("a=1; nidan_session=SECRET; b=2"),
         );
-        assert_eq!(cookies_without_session(&h).unwrap(), "a=1; b=2");
+        assert_eq!(cookies_for_app(&h).unwrap(), "a=1; b=2");
+        for only in [
+            "nidan_session=SECRET",
+            "nidan_session =SECRET",
+            " nidan_session= SECRET ;nidan_device=D",
+            "NIDAN_SESSION=SECRET",
+        ] {
+            h.insert(header::COOKIE, HeaderValue::from_static(only));
+            assert_eq!(cookies_for_app(&h), None, "{only}");
+        }
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("nidan_session=SECRET"),
+            HeaderValue::from_static("nidan_pending=P; x=1"),
         );
-        assert_eq!(cookies_without_session(&h), None);
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("nidan_csrf=C; y=2"),
+        );
+        assert_eq!(cookies_for_app(&h).unwrap(), "x=1; y=2");
+    }
+
+    #[test]
+    fn headers_named_in_connection_and_client_claims_stay_behind() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, X-Secret-Hop"),
+            ("proxy-connection", "X-Other-Hop"),
+            ("x-secret-hop", "1"),
+            ("x-other-hop", "1"),
+            ("remote_user", "admin@example.jp"),
+            ("remote-groups", "admin"),
+            ("x-forwarded-uri", "/public/"),
+            ("forwarded", "for=1.2.3.4"),
+            ("accept", "*/*"),
+        ] {
+            h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        drop_hop_by_hop(&mut h);
+        drop_client_claims(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["accept"]);
     }
 }

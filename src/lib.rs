@@ -11,6 +11,7 @@ pub mod config;
 pub mod config_file;
 pub mod crypto;
 pub mod gateway;
+pub mod guard;
 pub mod mail;
 pub mod metrics;
 pub mod otp;

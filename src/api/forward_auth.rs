@@ -1,6 +1,9 @@
-//! `/auth/verify`: may this request through to the guarded app? 200 with the account in
-//! headers, else 401 (nginx `auth_request`) or a 302 to sign-in (Traefik, Caddy, `?rd=`).
-//! Always an empty body, so that nginx keeps its upstream connection alive.
+//! Forward-auth: may the request a reverse proxy is holding go through to the guarded app?
+//! `/auth/verify` for nginx's `auth_request` (reads `X-Original-URL`; answers 200, 401 or
+//! 403 and leaves the redirect to nginx) and `/auth/forward` for Traefik's and Caddy's
+//! forward-auth (reads `X-Forwarded-Proto/-Host/-Uri`; answers 200 or a 302 to sign-in).
+//! A target that stays ambiguous gets 400. Always an empty body, so that nginx keeps its
+//! upstream connection alive.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -9,126 +12,92 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::auth::access::AccessDecision;
+use crate::auth::target::BadTarget;
+use crate::guard::{self, Asked, Verdict};
 use crate::web::WebState;
-use crate::web::session::{SESSION_COOKIE, cookie_in};
 
 pub fn router() -> Router<WebState> {
-    Router::new().route("/auth/verify", any(verify))
+    Router::new()
+        .route("/auth/verify", any(nginx))
+        .route("/auth/forward", any(forwarded))
 }
 
-/// The request the proxy asks about.
-struct Original {
-    url: Option<String>,
-    host: String,
-    path: String,
-    /// The proxy wants a redirect to sign-in rather than a bare 401.
-    redirect: bool,
-}
-
-// Looked up on every answer: named once, not parsed from text each time.
-static FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
-static FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-static ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
-static REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
-static REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn original(headers: &HeaderMap, query: Option<&str>) -> Original {
-    let rd = query
-        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "rd").map(|(_, v)| v));
-    let forwarded = match (
-        header_str(headers, &FORWARDED_PROTO),
-        header_str(headers, &FORWARDED_HOST),
-        header_str(headers, &FORWARDED_URI),
-    ) {
-        (Some(proto), Some(host), uri) => Some(format!("{proto}://{host}{}", uri.unwrap_or("/"))),
-        _ => None,
-    };
-    let url = rd
-        .clone()
-        .or(forwarded)
-        .or_else(|| header_str(headers, &ORIGINAL_URL).map(str::to_owned));
-    let parsed = url.as_deref().and_then(|u| url::Url::parse(u).ok());
-    let host = parsed
-        .as_ref()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .or_else(|| header_str(headers, &header::HOST).map(str::to_owned))
-        .unwrap_or_default();
-    let path = parsed
-        .as_ref()
-        .map_or("/".to_owned(), |u| u.path().to_owned());
-    let redirect = rd.is_some() || headers.contains_key(&FORWARDED_METHOD);
-    Original {
-        url,
-        host,
-        path,
-        redirect,
-    }
-}
-
+/// Answers other than 200 may reach the browser (Traefik and Caddy pass them on).
 fn empty(status: StatusCode) -> Response {
-    status.into_response()
+    let mut response = status.into_response();
+    if status != StatusCode::OK {
+        crate::web::headers::secure(&mut response);
+    }
+    response
 }
 
 fn redirect_to(location: &str) -> Response {
     match HeaderValue::from_str(location) {
-        Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+        Ok(value) => {
+            let mut response = empty(StatusCode::FOUND);
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
         Err(_) => empty(StatusCode::UNAUTHORIZED),
     }
 }
 
-async fn verify(State(state): State<WebState>, request: Request) -> Response {
+fn refused(headers: &HeaderMap, why: &BadTarget) -> Response {
+    let request_id = headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info!(%why, request_id, "forward-auth refused an ambiguous request");
+    empty(StatusCode::BAD_REQUEST)
+}
+
+async fn nginx(State(state): State<WebState>, request: Request) -> Response {
     let headers = request.headers();
-    let original = original(headers, request.uri().query());
-    let user = match cookie_in(headers, SESSION_COOKIE) {
-        Some(token) => match state.auth().session(token).await {
-            Ok(user) => user,
-            Err(e) => {
-                let request_id = header_str(headers, &REQUEST_ID).unwrap_or("-");
-                tracing::warn!(error = %e, request_id, "forward-auth could not check the session");
-                return empty(StatusCode::SERVICE_UNAVAILABLE);
-            }
-        },
-        None => None,
+    match guard::from_original_url(headers) {
+        Ok(asked) => answer(&state, headers, &asked, false).await,
+        Err(why) => refused(headers, &why),
+    }
+}
+
+async fn forwarded(State(state): State<WebState>, request: Request) -> Response {
+    let headers = request.headers();
+    match guard::from_forwarded(headers) {
+        Ok(asked) => answer(&state, headers, &asked, true).await,
+        Err(why) => refused(headers, &why),
+    }
+}
+
+async fn answer(state: &WebState, headers: &HeaderMap, asked: &Asked, redirect: bool) -> Response {
+    let verdict = match guard::verdict(state, headers, &asked.target).await {
+        Ok(v) => v,
+        Err(e) => {
+            let request_id = headers
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::warn!(error = %e, request_id, "forward-auth could not check the session");
+            return empty(StatusCode::SERVICE_UNAVAILABLE);
+        }
     };
-    let settings = state.settings();
-    match settings
-        .access
-        .decide(&original.host, &original.path, user.as_ref())
-    {
-        AccessDecision::Allow(Some(user)) => {
-            let groups = if user.is_admin { "admin" } else { "" };
+    let public_url = &state.settings().public_url;
+    match verdict {
+        Verdict::Allow(user) => {
             let mut response = empty(StatusCode::OK);
-            let h = response.headers_mut();
-            if let Ok(email) = HeaderValue::from_str(&user.email) {
-                h.insert(REMOTE_USER.clone(), email.clone());
-                h.insert(REMOTE_EMAIL.clone(), email);
-            }
-            h.insert(REMOTE_GROUPS.clone(), HeaderValue::from_static(groups));
+            response
+                .headers_mut()
+                .extend(guard::identity_headers(user.as_ref()));
             response
         }
-        AccessDecision::Allow(None) => empty(StatusCode::OK),
-        AccessDecision::SignIn if original.redirect => {
-            let mut login = format!("{}/login", settings.public_url);
-            if let Some(url) = &original.url {
-                login.push_str("?rd=");
-                login.extend(utf8_percent_encode(url, NON_ALPHANUMERIC));
-            }
-            redirect_to(&login)
+        Verdict::SignIn if redirect => {
+            let rd = utf8_percent_encode(&asked.url, NON_ALPHANUMERIC);
+            redirect_to(&format!("{public_url}/login?rd={rd}"))
         }
-        AccessDecision::SignIn => empty(StatusCode::UNAUTHORIZED),
-        AccessDecision::SetUpTwoFactor if original.redirect => {
-            redirect_to(&format!("{}/mypage/2fa/setup", settings.public_url))
+        Verdict::SignIn => empty(StatusCode::UNAUTHORIZED),
+        Verdict::SetUpTwoFactor if redirect => {
+            redirect_to(&format!("{public_url}/mypage/2fa/setup"))
         }
-        AccessDecision::SetUpTwoFactor => empty(StatusCode::FORBIDDEN),
+        Verdict::SetUpTwoFactor => empty(StatusCode::FORBIDDEN),
     }
 }

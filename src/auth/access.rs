@@ -1,11 +1,13 @@
-//! Who may pass the forward-auth check, per host and path prefix.
+//! Who may pass the guard (forward-auth and the built-in proxy), per host and path prefix.
 
 use std::fmt;
 use std::str::FromStr;
 
 use super::SignedIn;
+use super::target::{NormalPath, Target, normalise_host};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered from the loosest to the strictest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AccessPolicy {
     /// Anyone, signed in or not (e.g. a health check of the guarded app).
     Bypass,
@@ -16,10 +18,12 @@ pub enum AccessPolicy {
 }
 
 /// `HOST[/PATH-PREFIX]=POLICY`, e.g. `cam.example.home/api/health=bypass`; `*` matches any host.
+/// The prefix matches whole path segments: `/public` covers `/public/x`, not `/publicity`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessRule {
+    /// Normalised like a request's host, or `*`.
     pub host: String,
-    pub path_prefix: String,
+    pub path_prefix: NormalPath,
     pub policy: AccessPolicy,
 }
 
@@ -49,12 +53,14 @@ impl FromStr for AccessRule {
             Some(i) => (&target[..i], &target[i..]),
             None => (target, "/"),
         };
-        if host.is_empty() || host.contains(char::is_whitespace) {
-            return Err(bad());
-        }
+        let host = if host == "*" {
+            host.to_owned()
+        } else {
+            normalise_host(host).map_err(|_| bad())?
+        };
         Ok(AccessRule {
-            host: host.to_ascii_lowercase(),
-            path_prefix: path.to_owned(),
+            host,
+            path_prefix: NormalPath::parse(path).map_err(|_| bad())?,
             policy,
         })
     }
@@ -84,9 +90,15 @@ pub struct AccessRules {
 }
 
 impl AccessRules {
-    /// The most specific rule (longest path prefix; a named host over `*`) decides.
-    pub fn policy_for(&self, host: &str, path: &str) -> AccessPolicy {
-        let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    /// The most specific rule (most path segments; a named host over `*`) decides. Whether
+    /// the guarded app tells `/Admin` from `/admin` is unknown here, so the path is matched
+    /// both as written and ignoring ASCII case, and the stricter answer wins.
+    pub fn policy_for(&self, target: &Target) -> AccessPolicy {
+        self.policy_matching(target, false)
+            .max(self.policy_matching(target, true))
+    }
+
+    fn policy_matching(&self, target: &Target, fold_case: bool) -> AccessPolicy {
         let default = if self.require_two_factor {
             AccessPolicy::TwoFactor
         } else {
@@ -94,18 +106,16 @@ impl AccessRules {
         };
         self.rules
             .iter()
-            .filter(|r| (r.host == "*" || r.host == host) && path.starts_with(&r.path_prefix))
-            .max_by_key(|r| (r.path_prefix.len(), r.host != "*"))
+            .filter(|r| {
+                (r.host == "*" || r.host == target.host)
+                    && target.path.starts_with(&r.path_prefix, fold_case)
+            })
+            .max_by_key(|r| (r.path_prefix.segments().len(), r.host != "*", r.policy))
             .map_or(default, |r| r.policy)
     }
 
-    pub fn decide<'a>(
-        &self,
-        host: &str,
-        path: &str,
-        user: Option<&'a SignedIn>,
-    ) -> AccessDecision<'a> {
-        match (self.policy_for(host, path), user) {
+    pub fn decide<'a>(&self, target: &Target, user: Option<&'a SignedIn>) -> AccessDecision<'a> {
+        match (self.policy_for(target), user) {
             (AccessPolicy::Bypass, user) => AccessDecision::Allow(user),
             (_, None) => AccessDecision::SignIn,
             (AccessPolicy::TwoFactor, Some(u)) if !u.two_factor => AccessDecision::SetUpTwoFactor,
@@ -128,6 +138,10 @@ mod tests {
         }
     }
 
+    fn at(host: &str, path: &str) -> Target {
+        Target::new(host, path).unwrap()
+    }
+
     #[test]
     fn rules_parse_and_the_most_specific_wins() {
         let rules = AccessRules {
@@ -138,24 +152,73 @@ mod tests {
             ],
             require_two_factor: false,
         };
+        let policy = |host, path| rules.policy_for(&at(host, path));
         assert_eq!(
-            rules.policy_for("cam.example.home:443", "/live"),
+            policy("cam.example.home:443", "/live"),
             AccessPolicy::TwoFactor
         );
         assert_eq!(
-            rules.policy_for("cam.example.home", "/public/x"),
+            policy("cam.example.home", "/public/x"),
             AccessPolicy::Bypass
         );
         assert_eq!(
-            rules.policy_for("other.example.home", "/health"),
+            policy("other.example.home", "/health"),
             AccessPolicy::Bypass
         );
-        assert_eq!(
-            rules.policy_for("other.example.home", "/"),
-            AccessPolicy::SignedIn
-        );
+        assert_eq!(policy("other.example.home", "/"), AccessPolicy::SignedIn);
         assert!("cam=everyone".parse::<AccessRule>().is_err());
         assert!("=bypass".parse::<AccessRule>().is_err());
+        assert!(
+            "cam.example.home/a/../..=bypass"
+                .parse::<AccessRule>()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn prefixes_are_whole_segments_and_hosts_are_normalised() {
+        let rules = AccessRules {
+            rules: vec![
+                "*/public=bypass".parse().unwrap(),
+                "CAM.example.home./admin=two-factor".parse().unwrap(),
+            ],
+            require_two_factor: false,
+        };
+        let policy = |host, path| rules.policy_for(&at(host, path));
+        assert_eq!(policy("x", "/public"), AccessPolicy::Bypass);
+        assert_eq!(policy("x", "/public/a"), AccessPolicy::Bypass);
+        assert_eq!(policy("x", "/publicity.txt"), AccessPolicy::SignedIn);
+        assert_eq!(policy("x", "/public/../admin"), AccessPolicy::SignedIn);
+        for path in [
+            "/admin", "/Admin", "//admin", "/%61dmin", "/./admin", "/ADMIN/x",
+        ] {
+            assert_eq!(
+                policy("cam.example.home", path),
+                AccessPolicy::TwoFactor,
+                "{path}"
+            );
+            assert_eq!(
+                policy("cam.example.home.", path),
+                AccessPolicy::TwoFactor,
+                "{path}"
+            );
+        }
+        // A bypass rule's case-folded reading never loosens a stricter exact one.
+        let mixed = AccessRules {
+            rules: vec![
+                "*=bypass".parse().unwrap(),
+                "*/Private=two-factor".parse().unwrap(),
+            ],
+            require_two_factor: false,
+        };
+        assert_eq!(
+            mixed.policy_for(&at("x", "/private")),
+            AccessPolicy::TwoFactor
+        );
+        assert_eq!(
+            mixed.policy_for(&at("x", "/Private")),
+            AccessPolicy::TwoFactor
+        );
     }
 
     #[test]
@@ -166,17 +229,19 @@ mod tests {
             rules: vec!["cam.example.home=two-factor".parse().unwrap()],
             require_two_factor: false,
         };
-        assert_eq!(rules.decide("x", "/", None), AccessDecision::SignIn);
+        let x = at("x", "/");
+        let cam = at("cam.example.home", "/");
+        assert_eq!(rules.decide(&x, None), AccessDecision::SignIn);
         assert_eq!(
-            rules.decide("x", "/", Some(&plain)),
+            rules.decide(&x, Some(&plain)),
             AccessDecision::Allow(Some(&plain))
         );
         assert_eq!(
-            rules.decide("cam.example.home", "/", Some(&plain)),
+            rules.decide(&cam, Some(&plain)),
             AccessDecision::SetUpTwoFactor
         );
         assert_eq!(
-            rules.decide("cam.example.home", "/", Some(&strong)),
+            rules.decide(&cam, Some(&strong)),
             AccessDecision::Allow(Some(&strong))
         );
         let everyone = AccessRules {
@@ -184,7 +249,7 @@ mod tests {
             require_two_factor: true,
         };
         assert_eq!(
-            everyone.decide("x", "/", Some(&plain)),
+            everyone.decide(&x, Some(&plain)),
             AccessDecision::SetUpTwoFactor
         );
     }

@@ -75,14 +75,18 @@ impl AuthService {
         if !self.store.delete_user(user.id).await? {
             return Err(AuthError::UnknownUser(user.email));
         }
-        self.store.clear_throttle(&account_key(&user.email)).await?;
+        self.store
+            .clear_throttle_family(&account_key(&user.email))
+            .await?;
         Ok(())
     }
 
     /// Lifts the sign-in and second-step locks of an account.
     pub async fn unlock(&self, email: &str) -> AuthResult<()> {
         let user = self.existing_user(email).await?;
-        self.store.clear_throttle(&account_key(&user.email)).await?;
+        self.store
+            .clear_throttle_family(&account_key(&user.email))
+            .await?;
         self.clear_second_step_lock(user.id).await?;
         self.record_admin(
             EventKind::Unlocked,

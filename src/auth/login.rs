@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::audit::{EventKind, Subject};
 use super::notify::Notice;
 use super::password_policy::could_be_a_password;
-use super::throttle::{account_key, ip_key};
+use super::throttle::PasswordAttempt;
 use super::{AuthError, AuthResult, AuthService, Client, NewSession, normalise_email};
 
 pub struct LoginAttempt {
@@ -35,12 +35,11 @@ impl AuthService {
             return Err(AuthError::MissingCredentials);
         }
         let email = normalise_email(&attempt.email)?;
-        let account = account_key(&email);
-        let ip = ip_key(attempt.client.ip);
         let origin = attempt.client.origin();
-        let failures_counted = self.check_not_throttled(&[&account, &ip]).await?;
-
         let user = self.store.user_by_email(&email).await?;
+        let counted = self
+            .reserve_password_attempt(&email, user.as_ref().map(|u| u.id), &attempt.client)
+            .await?;
         let ok = could_be_a_password(password)
             && self
                 .hasher
@@ -57,14 +56,10 @@ impl AuthService {
                     id: user.as_ref().map(|u| u.id),
                     email: &email,
                 };
-                return Err(self
-                    .password_failed(subject, &account, &ip, &origin, "")
-                    .await?);
+                return Err(self.password_failed(subject, &counted, &origin, "").await?);
             }
         };
-        if failures_counted {
-            self.store.clear_throttle(&account).await?;
-        }
+        self.password_right(&counted).await?;
         let subject = || Subject::user(user.id, &user.email);
         if user.totp_enabled {
             tracing::info!(user_id = user.id, "password accepted, second step due");
@@ -88,17 +83,16 @@ impl AuthService {
         ))
     }
 
-    /// A wrong password (at sign-in or asked again): counted, recorded, and the lock
-    /// reported to the owner when this failure set it.
+    /// A wrong password (at sign-in or asked again; counted when it was reserved):
+    /// recorded, and the lock reported to the owner when this failure set it.
     pub(crate) async fn password_failed(
         &self,
         subject: Subject<'_>,
-        account: &str,
-        ip: &str,
+        attempt: &PasswordAttempt,
         origin: &crate::store::Origin,
         detail: &str,
     ) -> AuthResult<AuthError> {
-        let (until, account_locked_now) = self.count_failure(account, ip).await?;
+        let (until, account_locked_now) = self.password_wrong(attempt);
         let email = subject.email;
         let id = subject.id;
         self.record(

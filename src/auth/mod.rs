@@ -13,6 +13,7 @@ pub mod redirect;
 mod session;
 mod session_cache;
 mod setup;
+pub mod target;
 mod throttle;
 mod two_factor;
 

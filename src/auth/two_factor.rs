@@ -8,11 +8,10 @@ use secrecy::SecretString;
 
 use super::audit::{EventKind, Subject};
 use super::notify::Notice;
-use super::throttle::{account_key, ip_key};
 use super::{AuthError, AuthResult, AuthService, Client, NewSession, SignedIn};
 use crate::crypto::{Sealer, TokenHash, keyed_hash, new_token, token_hash};
 use crate::otp::{self, backup_codes, totp};
-use crate::store::{SessionRotation, UserId};
+use crate::store::{SessionRotation, ThrottleState, UserId};
 
 /// How long a set-up may take between the password and the first code.
 const SETUP_LIFETIME_SECS: i64 = 10 * 60;
@@ -76,22 +75,22 @@ impl AuthService {
         password: &SecretString,
         client: &Client,
     ) -> AuthResult<()> {
-        let account = account_key(&user.email);
-        let ip = ip_key(client.ip);
-        self.check_not_throttled(&[&account, &ip]).await?;
+        let counted = self
+            .reserve_password_attempt(&user.email, Some(user.user_id), client)
+            .await?;
         let stored = self.store.user_by_id(user.user_id).await?;
         let ok = self
             .hasher
             .verify(stored.as_ref().map(|u| u.password_hash.as_str()), password)
             .await;
         if ok {
-            return Ok(());
+            return self.password_right(&counted).await;
         }
         let subject = Subject::user(user.user_id, &user.email);
         let origin = client.origin();
         Err(
             match self
-                .password_failed(subject, &account, &ip, &origin, "password asked again")
+                .password_failed(subject, &counted, &origin, "password asked again")
                 .await?
             {
                 AuthError::WrongCredentials => AuthError::WrongPassword,
@@ -351,26 +350,31 @@ impl AuthService {
             SecondFactor::Totp => "app code",
             SecondFactor::BackupCode => "backup code",
         };
-        let lock_key = second_step_key(user_id);
-        let check = self.store.check_throttles(&[&lock_key], self.now()).await?;
-        if let Some(until) = check.locked_until {
-            return Err(AuthError::SecondStepLocked { until });
+        // The format is checked first: a typo is no guess and costs no attempt.
+        enum Offered {
+            Totp(String),
+            Backup(String),
         }
-        let accepted = match factor {
+        let offered = match factor {
             SecondFactor::Totp => {
-                let code = totp::normalise_code(code).ok_or(AuthError::CodeFormat)?;
-                self.accept_totp(user_id, &code).await?
+                Offered::Totp(totp::normalise_code(code).ok_or(AuthError::CodeFormat)?)
             }
             SecondFactor::BackupCode => {
-                let code = backup_codes::normalise(code).ok_or(AuthError::BackupCodeFormat)?;
-                let hash = keyed_hash(&self.keys.backup_code_key, code.as_bytes());
+                Offered::Backup(backup_codes::normalise(code).ok_or(AuthError::BackupCodeFormat)?)
+            }
+        };
+        let (failures, account) = self.reserve_code_attempt(&hash, user_id).await?;
+        let accepted = match offered {
+            Offered::Totp(code) => self.accept_totp(user_id, &code).await?,
+            Offered::Backup(code) => {
+                let code_hash = keyed_hash(&self.keys.backup_code_key, code.as_bytes());
                 self.store
-                    .spend_backup_code(user_id, &hash, self.now())
+                    .spend_backup_code(user_id, &code_hash, self.now())
                     .await?
             }
         };
         if !accepted {
-            let err = self.second_step_failed(&hash, &lock_key).await?;
+            tracing::info!("second step failed");
             self.record(
                 EventKind::SecondStepFailed,
                 subject(),
@@ -379,7 +383,10 @@ impl AuthService {
                 None,
             )
             .await?;
-            if let AuthError::SecondStepLocked { until } = err {
+            let rule = self.policy.second_step_throttle;
+            if account.failures >= rule.limit {
+                let until = account.locked_until;
+                // Only the attempt that reached the limit tells the owner.
                 self.record(
                     EventKind::Locked,
                     subject(),
@@ -388,9 +395,19 @@ impl AuthService {
                     Some(Notice::Locked { until }),
                 )
                 .await?;
+                return Err(AuthError::SecondStepLocked { until });
             }
-            return Err(err);
+            if failures >= PENDING_MAX_FAILURES {
+                self.store.take_pending_login(&hash).await?;
+                return Err(AuthError::TooManyWrongCodes);
+            }
+            return Err(AuthError::WrongCode {
+                attempts_left: Some(PENDING_MAX_FAILURES - failures),
+            });
         }
+        self.store
+            .release_attempt(&second_step_key(user_id), self.policy.second_step_throttle)
+            .await?;
         // Of two requests that both passed, only one may sign in with this pending login.
         if !self.store.take_pending_login(&hash).await? {
             return Err(AuthError::PendingExpired);
@@ -441,30 +458,41 @@ impl AuthService {
         })
     }
 
-    async fn second_step_failed(
+    /// Reserves one code attempt on the pending sign-in (at most `PENDING_MAX_FAILURES`)
+    /// and on the account (the second-step limit) before the code is checked: of any number
+    /// at once, at most the limits go on. The pending sign-in's attempts so far, and the
+    /// account's counter after this one.
+    async fn reserve_code_attempt(
         &self,
         pending: &TokenHash,
-        lock_key: &str,
-    ) -> AuthResult<AuthError> {
-        tracing::info!("second step failed");
+        user_id: UserId,
+    ) -> AuthResult<(i64, ThrottleState)> {
         let now = self.now();
-        let account = self
+        let Some(failures) = self
             .store
-            .record_failure(lock_key, now, self.policy.second_step_throttle)
-            .await?;
-        let failures = self.store.count_pending_failure(pending).await?;
-        if account.locked_until > now {
-            return Ok(AuthError::SecondStepLocked {
-                until: account.locked_until,
+            .reserve_pending_attempt(pending, now, PENDING_MAX_FAILURES)
+            .await?
+        else {
+            return Err(if self.store.take_pending_login(pending).await? {
+                AuthError::TooManyWrongCodes
+            } else {
+                AuthError::PendingExpired
             });
+        };
+        let key = second_step_key(user_id);
+        let rule = self.policy.second_step_throttle;
+        match self.store.reserve_attempt(&key, now, rule).await? {
+            Some(account) => Ok((failures, account)),
+            None => {
+                let until = self
+                    .store
+                    .check_throttles(&[&key], now)
+                    .await?
+                    .locked_until
+                    .unwrap_or(now + rule.lock_for);
+                Err(AuthError::SecondStepLocked { until })
+            }
         }
-        if failures >= PENDING_MAX_FAILURES || failures == 0 {
-            self.store.take_pending_login(pending).await?;
-            return Ok(AuthError::TooManyWrongCodes);
-        }
-        Ok(AuthError::WrongCode {
-            attempts_left: Some(PENDING_MAX_FAILURES - failures),
-        })
     }
 
     fn new_backup_codes(&self) -> (Vec<String>, Vec<[u8; 32]>) {

@@ -99,7 +99,7 @@ pub struct SessionRecord {
     pub expires_at: UnixTime,
 }
 
-/// What a throttle looks like right after a failure was counted.
+/// What a throttle looks like right after an attempt was counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleState {
     pub failures: i64,
@@ -227,6 +227,8 @@ pub trait AuditStore {
     async fn prune_audit(&self, before: UnixTime) -> StoreResult<u64>;
     /// Forgets devices not used since `before`; returns how many.
     async fn prune_devices(&self, before: UnixTime) -> StoreResult<u64>;
+    /// Whether the account has signed in on this device before.
+    async fn device_known(&self, user_id: UserId, device_hash: &[u8; 32]) -> StoreResult<bool>;
     /// Records that the account signed in on this device.
     async fn remember_device(
         &self,
@@ -236,18 +238,27 @@ pub trait AuditStore {
     ) -> StoreResult<DeviceSeen>;
 }
 
+/// Attempt limits. An attempt is reserved before the password or code is checked, so that
+/// any number of tries at once evaluate at most the limit; one that turns out right gives its
+/// reservation back. The counting arithmetic lives in SQL on purpose: one atomic statement
+/// per counter is what makes the limit hold across requests and instances.
 #[async_trait]
 pub trait ThrottleStore {
-    /// Counts one failure atomically and returns the state after it.
-    async fn record_failure(
+    /// Counts one attempt atomically and returns the state after it; `None` (nothing
+    /// counted) while the key is locked or its window already holds `rule.limit` attempts.
+    async fn reserve_attempt(
         &self,
         key: &str,
         now: UnixTime,
         rule: ThrottleRule,
-    ) -> StoreResult<ThrottleState>;
+    ) -> StoreResult<Option<ThrottleState>>;
+    /// Gives back one reserved attempt (it was right), with any lock it set.
+    async fn release_attempt(&self, key: &str, rule: ThrottleRule) -> StoreResult<()>;
     /// What the throttles of `keys` say at `now`, in one query for all of them.
     async fn check_throttles(&self, keys: &[&str], now: UnixTime) -> StoreResult<ThrottleCheck>;
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+    /// Deletes `key` and the keys of its family (`key#…`).
+    async fn clear_throttle_family(&self, key: &str) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -375,8 +386,14 @@ pub trait TwoFactorStore {
         next: &str,
     ) -> StoreResult<()>;
     async fn pending_login(&self, token: &TokenHash) -> StoreResult<Option<PendingLogin>>;
-    /// Counts a wrong code; returns the failures so far (0 when the pending sign-in is gone).
-    async fn count_pending_failure(&self, token: &TokenHash) -> StoreResult<i64>;
+    /// Reserves one code attempt on a live pending sign-in: the attempts so far, or `None`
+    /// when it has had `max` already, has expired or is gone.
+    async fn reserve_pending_attempt(
+        &self,
+        token: &TokenHash,
+        now: UnixTime,
+        max: i64,
+    ) -> StoreResult<Option<i64>>;
     /// Deletes the pending sign-in; `true` for exactly one caller.
     async fn take_pending_login(&self, token: &TokenHash) -> StoreResult<bool>;
 }

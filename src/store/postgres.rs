@@ -316,13 +316,14 @@ impl SessionStore for PostgresStore {
 
 #[async_trait]
 impl ThrottleStore for PostgresStore {
-    async fn record_failure(
+    async fn reserve_attempt(
         &self,
         key: &str,
         now: UnixTime,
         rule: ThrottleRule,
-    ) -> StoreResult<ThrottleState> {
-        // One statement: a fresh window restarts the count, the limit sets the lock.
+    ) -> StoreResult<Option<ThrottleState>> {
+        // One statement: nothing is counted while the key is locked or its window is full
+        // (no row comes back); a fresh window restarts the count; the limit sets the lock.
         // SET expressions read the row as it was before the update.
         let row = sqlx::query(
             "INSERT INTO throttles (key, failures, window_start, locked_until)
@@ -335,6 +336,8 @@ impl ThrottleStore for PostgresStore {
                locked_until = CASE WHEN (CASE WHEN throttles.window_start <= $2 - $3 THEN 1
                                               ELSE throttles.failures + 1 END) >= $4
                                    THEN $2 + $5 ELSE throttles.locked_until END
+             WHERE throttles.locked_until <= $2
+               AND (throttles.window_start <= $2 - $3 OR throttles.failures < $4)
              RETURNING failures, locked_until",
         )
         .bind(key)
@@ -342,12 +345,26 @@ impl ThrottleStore for PostgresStore {
         .bind(rule.window)
         .bind(rule.limit)
         .bind(rule.lock_for)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(ThrottleState {
+        Ok(row.map(|row| ThrottleState {
             failures: row.get(0),
             locked_until: row.get(1),
-        })
+        }))
+    }
+
+    async fn release_attempt(&self, key: &str, rule: ThrottleRule) -> StoreResult<()> {
+        // A lock that this attempt's reservation set goes with it.
+        sqlx::query(
+            "UPDATE throttles SET failures = failures - 1,
+               locked_until = CASE WHEN failures - 1 < $2 THEN 0 ELSE locked_until END
+             WHERE key = $1 AND failures > 0",
+        )
+        .bind(key)
+        .bind(rule.limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn check_throttles(&self, keys: &[&str], now: UnixTime) -> StoreResult<ThrottleCheck> {
@@ -370,6 +387,17 @@ impl ThrottleStore for PostgresStore {
             .bind(key)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn clear_throttle_family(&self, key: &str) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM throttles
+             WHERE key = $1 OR substr(key, 1, length($1) + 1) = $1 || '#'",
+        )
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }
@@ -664,15 +692,22 @@ impl TwoFactorStore for PostgresStore {
         }))
     }
 
-    async fn count_pending_failure(&self, token: &TokenHash) -> StoreResult<i64> {
-        let failures: Option<i64> = sqlx::query_scalar(
-            "UPDATE pending_logins SET failures = failures + 1 WHERE token_hash = $1
+    async fn reserve_pending_attempt(
+        &self,
+        token: &TokenHash,
+        now: UnixTime,
+        max: i64,
+    ) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "UPDATE pending_logins SET failures = failures + 1
+             WHERE token_hash = $1 AND failures < $3 AND expires_at > $2
              RETURNING failures",
         )
         .bind(token.as_slice())
+        .bind(now)
+        .bind(max)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(failures.unwrap_or(0))
+        .await?)
     }
 
     async fn take_pending_login(&self, token: &TokenHash) -> StoreResult<bool> {
@@ -739,6 +774,16 @@ impl AuditStore for PostgresStore {
     async fn prune_devices(&self, before: UnixTime) -> StoreResult<u64> {
         self.delete_before("DELETE FROM known_devices WHERE last_seen < $1", before)
             .await
+    }
+
+    async fn device_known(&self, user_id: UserId, device_hash: &[u8; 32]) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM known_devices WHERE user_id = $1 AND device_hash = $2)",
+        )
+        .bind(user_id)
+        .bind(device_hash.as_slice())
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     async fn remember_device(

@@ -31,6 +31,22 @@ const HEADERS: [(HeaderName, &str); 5] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
+/// The same headers on an answer nidan builds outside the pages (the built-in proxy's and
+/// forward-auth's own answers): they have no body, so nothing may load or frame them.
+pub fn secure(response: &mut axum::response::Response) {
+    let headers = response.headers_mut();
+    for (name, value) in HEADERS {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ));
+}
+
 pub fn with_security_headers<S: Clone + Send + Sync + 'static>(
     mut router: Router<S>,
     redirect_domains: &[String],

@@ -4,7 +4,7 @@ pub mod client;
 mod csrf;
 mod error;
 mod form;
-mod headers;
+pub mod headers;
 mod i18n;
 mod metrics;
 mod pages;
@@ -124,13 +124,15 @@ pub fn router(
         pages
     };
     let redirect_domains = state.settings().allowed_redirect_domains.clone();
-    let pages = headers::with_security_headers(pages, &redirect_domains)
+    // Outside the limits, so that their own answers (413, 408) carry the headers too.
+    let pages = pages
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ));
+    let pages = headers::with_security_headers(pages, &redirect_domains);
     // Forward-auth answers the proxy once for every request to the guarded app, with an
     // empty body and a body it never reads: no page headers, limits, timeout or log span
     // around it (its one log line names the request id itself).

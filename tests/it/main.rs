@@ -10,6 +10,7 @@ mod config_file;
 mod csrf;
 mod forward_auth;
 mod gateway;
+mod guard;
 mod hardening;
 mod instances;
 mod language;

@@ -105,3 +105,139 @@ async fn one_client_address_trying_many_accounts_is_throttled() {
     app.clock.advance(15 * 60);
     assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
 }
+
+/// `n` JSON posts at once from one browser; their statuses.
+async fn at_once(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    n: usize,
+    path: &str,
+    body: serde_json::Value,
+) -> Vec<u16> {
+    let sends = (0..n).map(|_| {
+        browser
+            .post(app.url(path))
+            .header("x-requested-with", "test")
+            .json(&body)
+            .send()
+    });
+    futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect()
+}
+
+async fn events(app: &TestApp, kind: &str) -> i64 {
+    app.db_i64(&format!(
+        "SELECT COUNT(*) FROM audit_events WHERE kind = '{kind}'"
+    ))
+    .await
+}
+
+async fn api_sign_in(app: &TestApp, browser: &reqwest::Client, password: &str) -> u16 {
+    at_once(
+        app,
+        browser,
+        1,
+        "/api/v1/login",
+        serde_json::json!({"email": ADMIN_EMAIL, "password": password}),
+    )
+    .await[0]
+}
+
+#[tokio::test]
+async fn a_hundred_wrong_passwords_at_once_evaluate_only_the_limit() {
+    let app = TestApp::with_admin().await;
+    // The owner's browser has signed in here before, and signed out again.
+    let owner = client();
+    assert_eq!(api_sign_in(&app, &owner, PASSWORD).await, 200);
+    assert_eq!(
+        at_once(&app, &owner, 1, "/api/v1/logout", serde_json::json!({})).await[0],
+        200
+    );
+
+    let stranger = client();
+    let wrong = serde_json::json!({"email": ADMIN_EMAIL, "password": "wrong password"});
+    let statuses = at_once(&app, &stranger, 100, "/api/v1/login", wrong).await;
+    assert!(
+        statuses.iter().all(|s| [401, 429].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(events(&app, "sign_in_failed").await, 10, "evaluated");
+    assert_eq!(events(&app, "locked").await, 1, "one lock, one notice");
+
+    // The right password from an unknown browser waits; the owner's browser is not locked out.
+    assert_eq!(api_sign_in(&app, &client(), PASSWORD).await, 429);
+    assert_eq!(api_sign_in(&app, &owner, PASSWORD).await, 200);
+}
+
+#[tokio::test]
+async fn guessing_from_the_owners_browser_is_still_limited() {
+    let app = TestApp::with_admin().await;
+    let owner = client();
+    assert_eq!(api_sign_in(&app, &owner, PASSWORD).await, 200);
+    let wrong = serde_json::json!({"email": ADMIN_EMAIL, "password": "wrong password"});
+    let statuses = at_once(&app, &owner, 60, "/api/v1/login", wrong).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 9);
+    assert_eq!(events(&app, "sign_in_failed").await, 10);
+    assert_eq!(api_sign_in(&app, &owner, PASSWORD).await, 429);
+    // Other browsers were never part of it.
+    assert_eq!(api_sign_in(&app, &client(), PASSWORD).await, 200);
+}
+
+#[tokio::test]
+async fn a_hundred_and_fifty_wrong_codes_at_once_evaluate_only_the_limits() {
+    let app = TestApp::with_admin().await;
+    app.login(ADMIN_EMAIL, PASSWORD).await;
+    app.enable_2fa().await;
+    let wrong_code = serde_json::json!({"code": "000000"});
+
+    // One pending sign-in: five codes are looked at, the rest refused unseen.
+    let browser = client();
+    assert_eq!(api_sign_in(&app, &browser, PASSWORD).await, 200);
+    let statuses = at_once(
+        &app,
+        &browser,
+        150,
+        "/api/v1/login/totp",
+        wrong_code.clone(),
+    )
+    .await;
+    assert!(!statuses.contains(&200), "{statuses:?}");
+    assert_eq!(events(&app, "second_step_failed").await, 5);
+    assert_eq!(events(&app, "locked").await, 0);
+
+    // Three pending sign-ins at once: the account's limit of ten holds across them,
+    // and the owner hears of the lock once.
+    let mut browsers = Vec::new();
+    for _ in 0..3 {
+        let b = client();
+        assert_eq!(api_sign_in(&app, &b, PASSWORD).await, 200);
+        browsers.push(b);
+    }
+    let storms = browsers
+        .iter()
+        .map(|b| at_once(&app, b, 50, "/api/v1/login/totp", wrong_code.clone()));
+    futures_util::future::join_all(storms).await;
+    assert_eq!(events(&app, "second_step_failed").await, 10);
+    assert_eq!(events(&app, "locked").await, 1);
+}
+
+#[tokio::test]
+async fn the_password_asked_again_is_limited_at_once_too() {
+    let app = TestApp::with_admin().await;
+    let browser = client();
+    assert_eq!(api_sign_in(&app, &browser, PASSWORD).await, 200);
+    let statuses = at_once(
+        &app,
+        &browser,
+        60,
+        "/api/v1/2fa/enable",
+        serde_json::json!({"password": "wrong password"}),
+    )
+    .await;
+    assert!(!statuses.contains(&200), "{statuses:?}");
+    assert_eq!(events(&app, "sign_in_failed").await, 10);
+    assert_eq!(events(&app, "locked").await, 1);
+}

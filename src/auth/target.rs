@@ -1,0 +1,325 @@
+//! What is being asked for: the host and path of a guarded request, read once into one
+//! canonical form so that access rules and the app cannot see two different requests.
+//!
+//! Paths: percent-decoded per segment, `.` and empty segments dropped, `..` applied. What
+//! would still mean different things to different servers is refused instead of guessed:
+//! an encoded `/` or `\`, NUL and other control characters, invalid UTF-8, a `%` left after
+//! decoding (double encoding), `..` above the root, and `..;` / `.;` (Tomcat's path
+//! parameters). Case is kept; access rules decide how to compare it.
+//! Hosts: lower case, without port and without the trailing dot of a fully qualified name.
+
+use std::fmt;
+
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+
+/// Why a request's target was refused (answered 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadTarget {
+    #[error("the path must start with /")]
+    NotAbsolute,
+    #[error("the path holds an encoded slash or backslash")]
+    EncodedSeparator,
+    #[error("the path holds a control character")]
+    Control,
+    #[error("the path is not valid UTF-8 once decoded")]
+    InvalidUtf8,
+    #[error("the path is encoded twice")]
+    DoubleEncoded,
+    #[error("the path climbs above the root")]
+    AboveRoot,
+    #[error("the path holds a dot segment with parameters")]
+    DotParameter,
+    #[error("the host is missing or malformed")]
+    BadHost,
+    #[error("the URL is malformed")]
+    BadUrl,
+}
+
+/// A path in canonical form: decoded segments, none of them empty, `.` or `..`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalPath {
+    segments: Vec<String>,
+    /// `/public/` and `/public` are different resources to many apps: kept for forwarding.
+    trailing_slash: bool,
+}
+
+/// Characters a path segment carries encoded (RFC 3986 pchar, plus what servers misread).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+impl NormalPath {
+    /// Reads a raw request path (no query, no fragment).
+    pub fn parse(raw: &str) -> Result<Self, BadTarget> {
+        let rest = raw.strip_prefix('/').ok_or(BadTarget::NotAbsolute)?;
+        let mut segments: Vec<String> = Vec::new();
+        let mut trailing_slash = true;
+        for raw_segment in rest.split('/') {
+            let bytes: Vec<u8> = percent_decode_str(raw_segment).collect();
+            let segment = String::from_utf8(bytes).map_err(|_| BadTarget::InvalidUtf8)?;
+            if segment.contains(['/', '\\']) {
+                return Err(BadTarget::EncodedSeparator);
+            }
+            if segment.chars().any(char::is_control) {
+                return Err(BadTarget::Control);
+            }
+            if segment.contains('%') {
+                return Err(BadTarget::DoubleEncoded);
+            }
+            if let Some((name, _)) = segment.split_once(';')
+                && (name == "." || name == "..")
+            {
+                return Err(BadTarget::DotParameter);
+            }
+            trailing_slash = matches!(segment.as_str(), "" | "." | "..");
+            match segment.as_str() {
+                "" | "." => {}
+                ".." => {
+                    segments.pop().ok_or(BadTarget::AboveRoot)?;
+                }
+                _ => segments.push(segment),
+            }
+        }
+        Ok(Self {
+            trailing_slash: trailing_slash && !segments.is_empty(),
+            segments,
+        })
+    }
+
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// Whether `prefix`'s segments begin this path; with `fold_case`, ignoring ASCII case.
+    pub fn starts_with(&self, prefix: &NormalPath, fold_case: bool) -> bool {
+        prefix.segments.len() <= self.segments.len()
+            && prefix.segments.iter().zip(&self.segments).all(|(p, s)| {
+                if fold_case {
+                    p.eq_ignore_ascii_case(s)
+                } else {
+                    p == s
+                }
+            })
+    }
+}
+
+/// The canonical path, re-encoded: what the built-in proxy sends to the app.
+impl fmt::Display for NormalPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.segments.is_empty() {
+            return f.write_str("/");
+        }
+        for segment in &self.segments {
+            write!(f, "/{}", utf8_percent_encode(segment, SEGMENT))?;
+        }
+        if self.trailing_slash {
+            f.write_str("/")?;
+        }
+        Ok(())
+    }
+}
+
+/// A host as rules name it: lower case, no port, no trailing dot. `authority` may carry a
+/// port (`cam.example.home:443`) or be an IPv6 literal in brackets.
+pub fn normalise_host(authority: &str) -> Result<String, BadTarget> {
+    // `%` would be decoded into the name by the parser below: one reading only.
+    if authority.contains(['@', '%']) {
+        return Err(BadTarget::BadHost);
+    }
+    let host = if authority.starts_with('[') {
+        let end = authority.find(']').ok_or(BadTarget::BadHost)?;
+        let port = &authority[end + 1..];
+        if !(port.is_empty() || valid_port(port.strip_prefix(':').unwrap_or("x"))) {
+            return Err(BadTarget::BadHost);
+        }
+        &authority[..=end]
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) if valid_port(port) => host,
+            Some(_) => return Err(BadTarget::BadHost),
+            None => authority,
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() || host.ends_with('.') {
+        return Err(BadTarget::BadHost);
+    }
+    // IDNA and IP literals the way browsers read them, so `CAM.example.home`, the
+    // Unicode and the punycode spellings of one name are one host.
+    match url::Host::parse(host) {
+        Ok(url::Host::Domain(d)) => Ok(d),
+        Ok(ip) => Ok(ip.to_string()),
+        Err(_) => Err(BadTarget::BadHost),
+    }
+}
+
+fn valid_port(port: &str) -> bool {
+    !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// What a guarded request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub path: NormalPath,
+}
+
+impl Target {
+    pub fn new(authority: &str, raw_path: &str) -> Result<Self, BadTarget> {
+        Ok(Self {
+            host: normalise_host(authority)?,
+            path: NormalPath::parse(raw_path)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn path(raw: &str) -> Result<String, BadTarget> {
+        NormalPath::parse(raw).map(|p| p.to_string())
+    }
+
+    #[test]
+    fn dot_segments_duplicate_slashes_and_encoding_are_read_once() {
+        for (raw, canonical) in [
+            ("/", "/"),
+            ("//admin", "/admin"),
+            ("/./admin", "/admin"),
+            ("/%61dmin", "/admin"),
+            ("/public/../admin/secret.txt", "/admin/secret.txt"),
+            ("/public/%2e%2e/admin", "/admin"),
+            ("/public/.%2e/admin", "/admin"),
+            ("/public/%2E%2E/admin", "/admin"),
+            ("/public/", "/public/"),
+            ("/public/.", "/public/"),
+            ("/public/x/..", "/public/"),
+            ("/a b/ü", "/a%20b/%C3%BC"),
+            ("/cam;jsessionid=1/live", "/cam;jsessionid=1/live"),
+        ] {
+            assert_eq!(path(raw).as_deref(), Ok(canonical), "{raw}");
+        }
+    }
+
+    #[test]
+    fn what_stays_ambiguous_is_refused() {
+        for (raw, why) in [
+            (
+                "/public%2F..%2Fadmin%2Fsecret.txt",
+                BadTarget::EncodedSeparator,
+            ),
+            ("/public/..%2Fadmin/secret.txt", BadTarget::EncodedSeparator),
+            ("/public/..%5Cadmin", BadTarget::EncodedSeparator),
+            ("/public\\..\\admin", BadTarget::EncodedSeparator),
+            ("/a%00b", BadTarget::Control),
+            ("/a%0d%0aX: y", BadTarget::Control),
+            ("/%ff", BadTarget::InvalidUtf8),
+            ("/%c0%ae%c0%ae/admin", BadTarget::InvalidUtf8),
+            ("/public/%252e%252e/admin", BadTarget::DoubleEncoded),
+            ("/%zz", BadTarget::DoubleEncoded),
+            ("/..", BadTarget::AboveRoot),
+            ("/public/../../etc", BadTarget::AboveRoot),
+            ("/public/..;/admin", BadTarget::DotParameter),
+            ("admin", BadTarget::NotAbsolute),
+            ("", BadTarget::NotAbsolute),
+        ] {
+            assert_eq!(path(raw), Err(why), "{raw}");
+        }
+    }
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        let p = |s| NormalPath::parse(s).unwrap();
+        assert!(p("/public/x").starts_with(&p("/public"), false));
+        assert!(p("/public").starts_with(&p("/public/"), false));
+        assert!(!p("/publicity.txt").starts_with(&p("/public"), false));
+        assert!(!p("/Admin").starts_with(&p("/admin"), false));
+        assert!(p("/Admin/x").starts_with(&p("/admin"), true));
+        assert!(p("/anything").starts_with(&p("/"), false));
+    }
+
+    #[test]
+    fn hosts_lose_case_port_and_trailing_dot() {
+        for (raw, host) in [
+            ("cam.example.home", "cam.example.home"),
+            ("CAM.Example.Home:443", "cam.example.home"),
+            ("cam.example.home.", "cam.example.home"),
+            ("cam.example.home.:8443", "cam.example.home"),
+            ("[::1]:80", "[::1]"),
+            ("127.0.0.1:8080", "127.0.0.1"),
+        ] {
+            assert_eq!(normalise_host(raw).as_deref(), Ok(host), "{raw}");
+        }
+        assert_eq!(
+            normalise_host("カメラ.example.home"),
+            normalise_host("XN--LCKXFYA.Example.Home.")
+        );
+        assert!(
+            normalise_host("カメラ.example.home")
+                .unwrap()
+                .starts_with("xn--")
+        );
+        for bad in [
+            "",
+            ".",
+            "cam.example.home..",
+            "user@cam.example.home",
+            "cam.example.home:x",
+            "cam example",
+            "[::1",
+            "cam%2eexample.home",
+        ] {
+            assert_eq!(normalise_host(bad), Err(BadTarget::BadHost), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// The canonical form is a fixed point: reading it again changes nothing, so the
+        /// app (given the canonical path) and the rules see the same request.
+        #[test]
+        fn canonical_paths_read_back_unchanged(raw in "(/[a-zA-Z0-9.%;~ü_-]{0,6}){0,6}/?") {
+            if let Ok(once) = NormalPath::parse(&raw) {
+                let again = NormalPath::parse(&once.to_string()).unwrap();
+                prop_assert_eq!(&again, &once);
+                for segment in once.segments() {
+                    prop_assert!(!segment.is_empty() && segment != "." && segment != "..");
+                    prop_assert!(!segment.contains(['/', '\\', '%']));
+                }
+            }
+        }
+
+        /// No input makes the reader panic, and anything accepted starts at the root.
+        #[test]
+        fn any_input_is_read_or_refused(raw in "\\PC{0,40}") {
+            if let Ok(p) = NormalPath::parse(&raw) {
+                prop_assert!(p.to_string().starts_with('/'));
+            }
+            let _ = normalise_host(&raw);
+        }
+
+        /// A dot segment, however it is encoded, never survives into a prefix match.
+        #[test]
+        fn encoded_dots_never_escape_a_prefix(
+            dots in prop::sample::select(vec!["..", "%2e%2e", ".%2e", "%2e.", "%2E%2E"]),
+            tail in "[a-z]{1,8}",
+        ) {
+            let raw = format!("/public/{dots}/{tail}");
+            let p = NormalPath::parse(&raw).unwrap();
+            prop_assert!(!p.starts_with(&NormalPath::parse("/public").unwrap(), true));
+        }
+    }
+}
