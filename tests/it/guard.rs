@@ -12,7 +12,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::common::*;
 
 /// A raw HTTP/1.1 exchange: the status and the body.
-async fn raw(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+pub async fn raw(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let (status, _, body) = raw_full(addr, path, headers).await;
+    (status, body)
+}
+
+/// The status, the header block and the body.
+pub async fn raw_full(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut request = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
@@ -27,11 +33,18 @@ async fn raw(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) 
     stream.read_to_end(&mut response).await.unwrap();
     let response = String::from_utf8_lossy(&response).into_owned();
     let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// The Location header of a raw response's header block.
+pub fn raw_location(head: &str) -> &str {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("location").then(|| v.trim())
+        })
+        .unwrap_or("")
 }
 
 fn addr_of(app: &TestApp) -> String {
@@ -40,7 +53,7 @@ fn addr_of(app: &TestApp) -> String {
 
 /// A naive app: it decodes the path and applies dot segments itself, as many file
 /// servers do, and serves its secret under `/admin`. Every answer lists the headers it got.
-async fn start_naive_app() -> SocketAddr {
+pub async fn start_naive_app() -> SocketAddr {
     let app = Router::new().fallback(|req: Request| async move {
         let raw = req.uri().path();
         let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
@@ -73,7 +86,7 @@ async fn start_naive_app() -> SocketAddr {
     addr
 }
 
-const PATH_ATTACKS: [&str; 12] = [
+pub const PATH_ATTACKS: [&str; 12] = [
     "/public/../admin/secret.txt",
     "/public/%2e%2e/admin/secret.txt",
     "/public/.%2e/admin/secret.txt",
@@ -296,7 +309,7 @@ async fn the_proxys_own_answers_carry_the_security_headers_and_keep_https() {
     assert!(!resp.headers().contains_key("x-frame-options"));
 }
 
-fn session_cookie(resp: &reqwest::Response) -> String {
+pub fn session_cookie(resp: &reqwest::Response) -> String {
     resp.headers()
         .get_all("set-cookie")
         .iter()
@@ -304,4 +317,78 @@ fn session_cookie(resp: &reqwest::Response) -> String {
         .find(|c| c.starts_with("nidan_session="))
         .map(|c| c.split(';').next().unwrap().to_owned())
         .expect("session cookie")
+}
+
+/// The attacks of this file through a real reverse proxy at `proxy` (running a documented
+/// configuration) in front of `start_naive_app`, with nidan's rules `*/public=bypass` and
+/// `*/admin=two-factor`. `login` is where signed-out people must be sent.
+pub async fn attack_through_proxy(app: &TestApp, proxy: &str, login: &str) {
+    let forged_route = [
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "cam.example.home"),
+        ("X-Forwarded-Uri", "/public/"),
+        ("X-Original-URL", "http://cam.example.home/public/"),
+        ("X-Original-Method", "GET"),
+    ];
+    let forged_identity = [
+        ("Remote-User", "intruder@example.jp"),
+        ("Remote_User", "intruder@example.jp"),
+        ("REMOTE_GROUPS", "admin"),
+        ("remote_email", "intruder@example.jp"),
+    ];
+    let (status, body) = raw(proxy, "/public/x", &[]).await;
+    assert_eq!(
+        (status, body.lines().next()),
+        (200, Some("public")),
+        "{body}"
+    );
+
+    // Signed out: no forged route or path spelling reaches the secret.
+    let (status, head, _) = raw_full(
+        proxy,
+        "/admin/secret.txt?rd=https://cam.example.home/public/",
+        &forged_route,
+    )
+    .await;
+    assert_eq!(status, 302, "{head}");
+    assert!(
+        raw_location(&head).starts_with(&format!("{login}/login?rd=")),
+        "{head}"
+    );
+    for path in PATH_ATTACKS {
+        let (status, body) = raw(proxy, path, &forged_route).await;
+        assert!(!body.contains("SECRET"), "{path}: {status}");
+    }
+    // A bypass path: the app hears of nobody, whatever the client claims.
+    let (status, body) = raw(proxy, "/public/x", &forged_identity).await;
+    assert_eq!(status, 200);
+    assert!(
+        !body.contains("intruder") && !body.contains("=admin"),
+        "{body}"
+    );
+
+    // Signed in with a password only: the viewer sees nidan's account and never nidan's
+    // cookies; /admin wants two-step verification.
+    let session = app.login(ADMIN_EMAIL, PASSWORD).await;
+    let cookie = session_cookie(&session);
+    let token = cookie.trim_start_matches("nidan_session=").to_owned();
+    let spaced = format!("a=1; nidan_session ={token}; nidan_lang=en; b=2");
+    let mut headers = forged_identity.to_vec();
+    headers.push(("Cookie", &spaced));
+    let (status, body) = raw(proxy, "/live", &headers).await;
+    assert_eq!(status, 200, "{body}");
+    let seen: Vec<&str> = body.lines().skip(1).collect();
+    assert!(seen.contains(&"remote-user=admin@example.jp"), "{seen:?}");
+    assert!(
+        !body.contains("intruder") && !body.contains(&token),
+        "{seen:?}"
+    );
+    assert!(!body.contains("nidan_"), "{seen:?}");
+    assert!(seen.iter().any(|h| h.starts_with("cookie=a=1")), "{seen:?}");
+    let mut headers = forged_route.to_vec();
+    headers.push(("Cookie", &cookie));
+    let (status, head, body) = raw_full(proxy, "/admin/secret.txt", &headers).await;
+    assert_eq!(status, 302, "{head}");
+    assert_eq!(raw_location(&head), format!("{login}/mypage/2fa/setup"));
+    assert!(!body.contains("SECRET"));
 }

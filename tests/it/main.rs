@@ -5,6 +5,7 @@ mod common;
 
 mod api;
 mod audit;
+mod caddy;
 mod cli;
 mod config_file;
 mod csrf;

@@ -44,7 +44,12 @@ async fn start_nginx(nidan: &str, viewer: SocketAddr) -> (Nginx, String) {
     .replace("https://login.example.home", nidan)
     .replace("127.0.0.1:8080", nidan.trim_start_matches("http://"))
     .replace("127.0.0.1:5000", &viewer.to_string())
-    .replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
+    .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
+    // The documented file names its own site; here the site is this port.
+    .replace(
+        "$scheme://$server_name",
+        &format!("http://127.0.0.1:{port}"),
+    );
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().display();
     std::fs::write(dir.path().join("site.conf"), site).unwrap();
@@ -175,4 +180,20 @@ async fn sign_in_through_nginx_with_password_and_code() {
         .send_code(&other, "/login/2fa", &app.code_now(&enrolled.secret))
         .await;
     assert_is_redirect_to(&resp, "/");
+}
+
+#[tokio::test]
+async fn forged_headers_paths_and_cookies_do_not_get_through_nginx() {
+    let app = TestApp::with_admin_in(|d| {
+        let mut c = config(d);
+        c.access.rules = vec![
+            "*/public=bypass".parse().unwrap(),
+            "*/admin=two-factor".parse().unwrap(),
+        ];
+        c
+    })
+    .await;
+    let viewer = crate::guard::start_naive_app().await;
+    let (_nginx, cam) = start_nginx(&app.base, viewer).await;
+    crate::guard::attack_through_proxy(&app, cam.trim_start_matches("http://"), &app.base).await;
 }
