@@ -128,17 +128,14 @@ impl App {
             config.request_timeout,
         );
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
+        let limits = config.connections;
         let task = tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
+            crate::listener::serve(listener, router, limits, async {
                 let _ = on_shutdown.await;
             })
             .await;
             closer.close().await;
-            served
+            Ok(())
         });
         Ok(RunningApp {
             addr,

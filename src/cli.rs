@@ -117,6 +117,13 @@ pub struct ServeArgs {
     /// Log lines as text for people or JSON for log shippers.
     #[arg(long, env = "NIDAN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// A request's header must arrive within this; a kept-alive connection that waits this
+    /// long for its next request is closed.
+    #[arg(long, env = "NIDAN_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Connections open at once; more wait until one closes.
+    #[arg(long, env = "NIDAN_MAX_CONNECTIONS", default_value_t = 768, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     #[arg(long, env = "NIDAN_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,

@@ -32,6 +32,8 @@ pub struct Config {
     /// Apps that the built-in proxy serves to signed-in people.
     pub upstreams: Vec<crate::gateway::Upstream>,
     pub request_timeout: Duration,
+    /// Header-read deadline and the cap on open connections.
+    pub connections: crate::listener::ConnectionLimits,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Audit events older than this are deleted in the background.
@@ -61,6 +63,7 @@ impl Config {
             access: AccessRules::default(),
             upstreams: Vec::new(),
             request_timeout: Duration::from_secs(30),
+            connections: crate::listener::ConnectionLimits::default(),
             trusted_proxies: Vec::new(),
             audit_retention: Duration::from_secs(180 * 86400),
             prune_interval: Duration::from_secs(3600),

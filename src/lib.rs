@@ -12,6 +12,7 @@ pub mod config_file;
 pub mod crypto;
 pub mod gateway;
 pub mod guard;
+pub mod listener;
 pub mod mail;
 pub mod metrics;
 pub mod otp;

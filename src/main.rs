@@ -179,6 +179,10 @@ fn serve_config(store: StoreArgs, args: ServeArgs) -> Config {
     config.smtp_url = args.smtp_url.map(SecretString::from);
     config.smtp_from = args.smtp_from;
     config.metrics_listen = args.metrics_listen;
+    config.connections = nidan::listener::ConnectionLimits {
+        header_read_timeout: args.header_read_timeout,
+        max_connections: args.max_connections as usize,
+    };
     config.policy = AuthPolicy {
         session_idle_timeout: args.session_idle_timeout.as_secs() as i64,
         session_lifetime: args.session_lifetime.as_secs() as i64,

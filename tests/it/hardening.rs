@@ -53,6 +53,11 @@ async fn bad_requests_get_a_clear_status_never_a_server_error() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 413);
+    assert_eq!(
+        resp.headers()["x-frame-options"],
+        "DENY",
+        "413 carries the headers"
+    );
 
     // Over-long fields within the body limit: a message, not a crash.
     let long_email = format!("{}@example.jp", "a".repeat(300));
@@ -136,4 +141,88 @@ async fn bad_requests_get_a_clear_status_never_a_server_error() {
     );
 
     assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
+}
+
+fn quick_connections(
+    header_read_ms: u64,
+    max_connections: usize,
+) -> impl FnOnce(&AppData) -> nidan::Config {
+    move |d| {
+        let mut c = config(d);
+        c.connections = nidan::listener::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_millis(header_read_ms),
+            max_connections,
+        };
+        c
+    }
+}
+
+/// Waits (bounded) until the server closes `stream`; `true` when it did.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn half_sent_and_idle_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_in(AppData::new().await, quick_connections(300, 64)).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+
+    // A request whose header never ends.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    assert!(
+        closed_by_server(&mut slow).await,
+        "half-sent request kept open"
+    );
+
+    // A kept-alive connection that sends nothing after its first answer.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_by_server(&mut idle).await,
+        "idle connection kept open"
+    );
+}
+
+#[tokio::test]
+async fn silent_connections_cannot_take_every_descriptor() {
+    let app = spawn_in(AppData::new().await, quick_connections(500, 8)).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let before = fds();
+    let mut silent = Vec::new();
+    for _ in 0..60 {
+        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The test's own 60 sockets, and at most 8 accepted by the server (this process).
+    let grown = fds() - before;
+    assert!(
+        grown <= 60 + 8 + 4,
+        "{grown} descriptors for 60 silent sockets"
+    );
+    // Someone else is still served once the silent ones time out.
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        reqwest::get(app.url("/healthz")),
+    )
+    .await
+    .expect("served while 60 sockets sat silent")
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(silent);
 }
