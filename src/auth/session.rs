@@ -9,7 +9,8 @@ use crate::clock::UnixTime;
 use crate::crypto::{TokenHash, new_token, token_hash};
 use crate::store::{DeviceSeen, UserId};
 
-/// Sessions are written back at most this often, so page views stay reads.
+/// Sessions are written back at most this often, so page views stay reads; more often
+/// under a short idle timeout (a quarter of it), so that activity keeps a session alive.
 const TOUCH_EVERY_SECS: i64 = 60;
 
 /// A session just made: the token goes into the cookie and nowhere else.
@@ -100,7 +101,8 @@ impl AuthService {
             self.store.delete_session(&hash).await?;
             return Ok(None);
         }
-        if now - record.last_seen_at >= TOUCH_EVERY_SECS {
+        let touch_every = (self.policy.session_idle_timeout / 4).clamp(1, TOUCH_EVERY_SECS);
+        if now - record.last_seen_at >= touch_every {
             self.store.touch_session(&hash, now).await?;
             self.sessions.touched(&hash, now);
         }

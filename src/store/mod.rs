@@ -29,6 +29,11 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the database cannot be reached: {0}")]
     Unavailable(sqlx::Error),
+    #[error("{path}: {source}")]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("online backup is for SQLite; back up PostgreSQL with pg_dump")]
     BackupUnsupported,
     #[error("database error: {0}")]

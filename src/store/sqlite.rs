@@ -26,7 +26,14 @@ impl SqliteStore {
     }
 
     pub async fn connect(url: &str, settings: &DbSettings) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        // Made private before SQLite opens it: its WAL and shared-memory files take the
+        // database file's mode.
+        let file = options.get_filename();
+        if !file.to_string_lossy().starts_with("file:sqlx-in-memory-") {
+            private_file(file)?;
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -42,6 +49,43 @@ impl SqliteStore {
             .await?;
         Ok(Self { pool })
     }
+}
+
+/// Creates `path` readable by its owner only.
+fn new_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path).map(drop)
+}
+
+/// The database file (and its WAL and shared-memory files, when there) readable by its
+/// owner only: created so, or narrowed when an older nidan left it readable by others.
+fn private_file(path: &std::path::Path) -> StoreResult<()> {
+    let err = |source| StoreError::File {
+        path: path.to_owned(),
+        source,
+    };
+    if !path.exists() {
+        return match new_private_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(err(e)),
+            _ => Ok(()),
+        };
+    }
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::Path::new(&name);
+        if let Ok(meta) = std::fs::metadata(file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(FromRow)]
@@ -840,11 +884,21 @@ impl MetaStore for SqliteStore {
         Ok(applied == known)
     }
     async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()> {
+        // A new, empty, private file (VACUUM INTO takes an empty one): the copy holds
+        // everything the database does.
+        new_private_file(path).map_err(|source| StoreError::File {
+            path: path.to_owned(),
+            source,
+        })?;
         // VACUUM INTO writes a consistent snapshot while others keep reading and writing.
-        sqlx::query("VACUUM INTO ?1")
+        let copied = sqlx::query("VACUUM INTO ?1")
             .bind(path.to_string_lossy().as_ref())
             .execute(&self.pool)
-            .await?;
+            .await;
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(path);
+            return Err(e.into());
+        }
         Ok(())
     }
 

@@ -28,6 +28,13 @@ async fn online_backup_restores_accounts_and_two_step_verification() {
     }
     assert!(out.status.success(), "{}", stderr(&out));
     assert_cli_fails(&app.cli(&["backup", file_arg], None), "exists already");
+    // The copy, the database and its WAL files hold password hashes and sealed secrets.
+    for name in ["copy.db", "nidan.db", "nidan.db-wal", "nidan.db-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let path = app.data.dir.path().join(name);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+    }
 
     // Restore: the copy as the database of a new data directory, with the same key.
     let restored = AppData::new().await;

@@ -143,3 +143,22 @@ async fn a_password_change_ends_every_session() {
     assert_eq!(app.login(ADMIN_EMAIL, PASSWORD).await.status(), 401);
     assert_is_redirect_to(&app.login(ADMIN_EMAIL, "a brand new password").await, "/");
 }
+
+#[tokio::test]
+async fn a_short_idle_timeout_keeps_a_busy_session_and_ends_a_quiet_one() {
+    let app = TestApp::with_admin_in(|d| {
+        let mut c = config(d);
+        c.policy.session_idle_timeout = 20;
+        c
+    })
+    .await;
+    app.login(ADMIN_EMAIL, PASSWORD).await;
+    // A request every 10 s for a minute: never 20 s without one.
+    for second in (10..=60).step_by(10) {
+        app.clock.advance(10);
+        let (status, _) = app.get_html("/mypage").await;
+        assert_eq!(status, 200, "signed out {second} s in while busy");
+    }
+    app.clock.advance(20);
+    assert_is_redirect_to(&app.get("/mypage").await, "/login?next=%2Fmypage");
+}
