@@ -111,6 +111,11 @@ fn auth_problem(err: AuthError, now: UnixTime) -> Problem {
         AuthError::InvalidEmail(_) => {
             problem(S::BAD_REQUEST, "invalid-email", "Not a valid email address")
         }
+        AuthError::EmailLookAlike(_) => problem(
+            S::BAD_REQUEST,
+            "email-look-alike",
+            "The email address holds an invisible character or a letter that only looks like another",
+        ),
         AuthError::PasswordTooShort | AuthError::PasswordTooLong => problem(
             S::BAD_REQUEST,
             "password-length",

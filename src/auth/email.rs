@@ -1,12 +1,19 @@
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
+
 use super::{AuthError, AuthResult};
 
 /// RFC 5321's limit on a forward path.
 const MAX_EMAIL_LEN: usize = 254;
 const MAX_LOCAL_LEN: usize = 64;
 
-/// Trims and lowercases, then checks the shape `local@domain` (no quoting, no spaces).
+/// Trims, folds compatibility forms (NFKC: full-width `ｔａｒｏ` is `taro`) and case, then
+/// checks the shape `local@domain` (no quoting, no spaces). Addresses that only look like
+/// another are refused rather than made a second account: invisible characters (zero-width
+/// space, bidi controls) and mixed scripts within the local part or the domain (a Cyrillic
+/// `а` among Latin letters; Latin with Japanese, as UTS #39 "highly restrictive" allows, is fine).
 pub fn normalise_email(input: &str) -> AuthResult<String> {
-    let email = input.trim().to_lowercase();
+    let email = input.trim().nfkc().collect::<String>().to_lowercase();
     let invalid = || AuthError::InvalidEmail(truncate_for_message(input));
     if email.len() > MAX_EMAIL_LEN {
         return Err(invalid());
@@ -25,7 +32,21 @@ pub fn normalise_email(input: &str) -> AuthResult<String> {
     {
         return Err(invalid());
     }
+    if looks_like_another(local) || looks_like_another(domain) {
+        return Err(AuthError::EmailLookAlike(truncate_for_message(input)));
+    }
     Ok(email)
+}
+
+/// Characters no identifier may hold, letters not of one script family, or non-Latin
+/// letters that all look like Latin ones (Cyrillic `а` alone for `a`: UTS #39's skeleton).
+fn looks_like_another(part: &str) -> bool {
+    let letters: String = part.chars().filter(|c| !c.is_ascii_punctuation()).collect();
+    if letters.is_ascii() {
+        return false;
+    }
+    !letters.check_restriction_level(RestrictionLevel::HighlyRestrictive)
+        || unicode_security::skeleton(&letters).all(|c| c.is_ascii())
 }
 
 fn truncate_for_message(input: &str) -> String {
@@ -43,6 +64,42 @@ mod tests {
             "taro@example.jp"
         );
         assert_eq!(normalise_email("a+b@localhost").unwrap(), "a+b@localhost");
+    }
+
+    #[test]
+    fn look_alikes_are_one_account_or_refused() {
+        // Full-width forms are the same address.
+        assert_eq!(
+            normalise_email("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ").unwrap(),
+            "taro@example.jp"
+        );
+        for look_alike in [
+            "\u{430}dmin@example.jp",   // Cyrillic a among Latin letters
+            "admin@ex\u{430}mple.jp",   // in the domain
+            "ad\u{200b}min@example.jp", // zero-width space
+            "admin\u{202e}@example.jp", // right-to-left override
+            "admin@example\u{2060}.jp", // word joiner
+            "p\u{430}yp\u{430}l@example.jp",
+            "\u{430}@example.jp", // wholly Cyrillic, yet reads as Latin
+            "admin@\u{430}\u{440}\u{440}\u{4cf}\u{435}.jp",
+        ] {
+            assert!(
+                matches!(
+                    normalise_email(look_alike),
+                    Err(AuthError::EmailLookAlike(_))
+                ),
+                "{look_alike:?} accepted"
+            );
+        }
+        // One script, or Latin with Japanese, is a real address.
+        for fine in [
+            "山田@example.jp",
+            "yamada.太郎@example.jp",
+            "алиса@пример.рф",
+            "a.b+c_d@x-y.jp",
+        ] {
+            assert!(normalise_email(fine).is_ok(), "{fine} refused");
+        }
     }
 
     #[test]

@@ -9,6 +9,10 @@ pub enum AuthError {
     MissingCredentials,
     #[error("{0:?} is not a valid email address")]
     InvalidEmail(String),
+    #[error(
+        "{0:?} holds invisible characters or letters of mixed scripts that look like others; type it with ordinary characters"
+    )]
+    EmailLookAlike(String),
     #[error("the password must be at least {min} characters long", min = super::MIN_PASSWORD_CHARS)]
     PasswordTooShort,
     #[error("the password must be at most {max} characters long", max = super::MAX_PASSWORD_CHARS)]

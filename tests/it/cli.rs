@@ -129,6 +129,27 @@ async fn wrong_input_fails_with_one_line_and_changes_nothing() {
             "no account",
         ),
         (vec!["user", "frobnicate"], None, "unrecognized subcommand"),
+        // Look-alikes of an existing address: the same account, or refused.
+        (
+            vec![
+                "user",
+                "add",
+                "Ａ＠ｅｘａｍｐｌｅ．ｊｐ",
+                "--password-stdin",
+            ],
+            Some(PASSWORD),
+            "already exists",
+        ),
+        (
+            vec!["user", "add", "\u{430}@example.jp", "--password-stdin"],
+            Some(PASSWORD),
+            "mixed scripts",
+        ),
+        (
+            vec!["user", "add", "a\u{200b}@example.jp", "--password-stdin"],
+            Some(PASSWORD),
+            "invisible characters",
+        ),
     ];
     for (args, stdin, needle) in cases {
         let out = app.cli(&args, stdin);

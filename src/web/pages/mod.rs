@@ -54,6 +54,7 @@ fn refusal(lang: Lang, now: i64, err: AuthError) -> Result<(StatusCode, String),
     let (status, text) = match err {
         AuthError::MissingCredentials => (StatusCode::BAD_REQUEST, t.err_missing_credentials),
         AuthError::InvalidEmail(_) => (StatusCode::BAD_REQUEST, t.err_invalid_email),
+        AuthError::EmailLookAlike(_) => (StatusCode::BAD_REQUEST, t.err_email_look_alike),
         AuthError::PasswordTooShort => (StatusCode::BAD_REQUEST, t.err_password_short),
         AuthError::PasswordTooLong => (StatusCode::BAD_REQUEST, t.err_password_long),
         AuthError::WrongCredentials => (StatusCode::UNAUTHORIZED, t.err_wrong_credentials),
