@@ -107,7 +107,7 @@ fn asked(scheme: &str, authority: &str, path_and_query: &str) -> Result<Asked, B
     Ok(Asked { target, url })
 }
 
-/// nginx: `X-Original-URL: $scheme://$http_host$request_uri`, and nothing else.
+/// nginx: `X-Original-URL: $scheme://$server_name$request_uri`, and nothing else.
 pub fn from_original_url(headers: &HeaderMap) -> Result<Asked, BadTarget> {
     let url = single(headers, &ORIGINAL_URL).ok_or(BadTarget::BadUrl)?;
     let (raw_scheme, rest) = url.split_once("://").ok_or(BadTarget::BadUrl)?;

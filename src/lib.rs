@@ -1,6 +1,6 @@
 //! nidan (二段): a self-hosted sign-in service with two-step verification.
 //!
-//! Layers point down: `web` → `auth` → `store`, `crypto`. See `../shared/design.md`.
+//! Layers point down: `web` → `auth` → `store`, `crypto`. See `docs/architecture.md`.
 
 pub mod api;
 pub mod app;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::SignedIn;
-use super::target::{NormalPath, Target, normalise_host};
+use super::target::{NormalPath, Reading, Target, normalise_host};
 
 /// Ordered from the loosest to the strictest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,15 +90,18 @@ pub struct AccessRules {
 }
 
 impl AccessRules {
-    /// The most specific rule (most path segments; a named host over `*`) decides. Whether
-    /// the guarded app tells `/Admin` from `/admin` is unknown here, so the path is matched
-    /// both as written and ignoring ASCII case, and the stricter answer wins.
+    /// The most specific rule (most path segments; a named host over `*`) decides. How the
+    /// guarded app reads a path (does `/Admin` mean `/admin`? `/admin;x=1` too?) is unknown
+    /// here, so the path is matched under every reading and the strictest answer wins.
     pub fn policy_for(&self, target: &Target) -> AccessPolicy {
-        self.policy_matching(target, false)
-            .max(self.policy_matching(target, true))
+        Reading::ALL
+            .into_iter()
+            .map(|reading| self.policy_matching(target, reading))
+            .max()
+            .unwrap_or(AccessPolicy::TwoFactor)
     }
 
-    fn policy_matching(&self, target: &Target, fold_case: bool) -> AccessPolicy {
+    fn policy_matching(&self, target: &Target, reading: Reading) -> AccessPolicy {
         let default = if self.require_two_factor {
             AccessPolicy::TwoFactor
         } else {
@@ -108,7 +111,7 @@ impl AccessRules {
             .iter()
             .filter(|r| {
                 (r.host == "*" || r.host == target.host)
-                    && target.path.starts_with(&r.path_prefix, fold_case)
+                    && target.path.starts_with(&r.path_prefix, reading)
             })
             .max_by_key(|r| (r.path_prefix.segments().len(), r.host != "*", r.policy))
             .map_or(default, |r| r.policy)
@@ -190,7 +193,13 @@ mod tests {
         assert_eq!(policy("x", "/publicity.txt"), AccessPolicy::SignedIn);
         assert_eq!(policy("x", "/public/../admin"), AccessPolicy::SignedIn);
         for path in [
-            "/admin", "/Admin", "//admin", "/%61dmin", "/./admin", "/ADMIN/x",
+            "/admin",
+            "/Admin",
+            "//admin",
+            "/%61dmin",
+            "/./admin",
+            "/ADMIN/x",
+            "/admin;jsessionid=1/x",
         ] {
             assert_eq!(
                 policy("cam.example.home", path),

@@ -35,6 +35,36 @@ pub enum BadTarget {
     BadUrl,
 }
 
+/// One way an app may read a path's segments: ignoring ASCII case (Windows, many routers),
+/// and without `;parameters` (Java servlet containers serve `/admin;x=1/` as `/admin/`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reading {
+    pub fold_case: bool,
+    pub strip_parameters: bool,
+}
+
+impl Reading {
+    /// Every reading rules are checked under.
+    pub const ALL: [Reading; 4] = [
+        Reading {
+            fold_case: false,
+            strip_parameters: false,
+        },
+        Reading {
+            fold_case: true,
+            strip_parameters: false,
+        },
+        Reading {
+            fold_case: false,
+            strip_parameters: true,
+        },
+        Reading {
+            fold_case: true,
+            strip_parameters: true,
+        },
+    ];
+}
+
 /// A path in canonical form: decoded segments, none of them empty, `.` or `..`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormalPath {
@@ -102,14 +132,17 @@ impl NormalPath {
         &self.segments
     }
 
-    /// Whether `prefix`'s segments begin this path; with `fold_case`, ignoring ASCII case.
-    pub fn starts_with(&self, prefix: &NormalPath, fold_case: bool) -> bool {
+    /// Whether `prefix`'s segments begin this path, as `reading` compares segments.
+    pub fn starts_with(&self, prefix: &NormalPath, reading: Reading) -> bool {
         prefix.segments.len() <= self.segments.len()
             && prefix.segments.iter().zip(&self.segments).all(|(p, s)| {
-                if fold_case {
-                    p.eq_ignore_ascii_case(s)
-                } else {
-                    p == s
+                let s = match reading.strip_parameters {
+                    true => s.split_once(';').map_or(s.as_str(), |(name, _)| name),
+                    false => s,
+                };
+                match reading.fold_case {
+                    true => p.eq_ignore_ascii_case(s),
+                    false => p == s,
                 }
             })
     }
@@ -244,12 +277,16 @@ mod tests {
     #[test]
     fn prefixes_match_whole_segments() {
         let p = |s| NormalPath::parse(s).unwrap();
-        assert!(p("/public/x").starts_with(&p("/public"), false));
-        assert!(p("/public").starts_with(&p("/public/"), false));
-        assert!(!p("/publicity.txt").starts_with(&p("/public"), false));
-        assert!(!p("/Admin").starts_with(&p("/admin"), false));
-        assert!(p("/Admin/x").starts_with(&p("/admin"), true));
-        assert!(p("/anything").starts_with(&p("/"), false));
+        let [exact, folded, stripped, both] = Reading::ALL;
+        assert!(p("/public/x").starts_with(&p("/public"), exact));
+        assert!(p("/public").starts_with(&p("/public/"), exact));
+        assert!(!p("/publicity.txt").starts_with(&p("/public"), both));
+        assert!(!p("/Admin").starts_with(&p("/admin"), exact));
+        assert!(p("/Admin/x").starts_with(&p("/admin"), folded));
+        assert!(!p("/admin;x=1/s").starts_with(&p("/admin"), folded));
+        assert!(p("/admin;x=1/s").starts_with(&p("/admin"), stripped));
+        assert!(p("/ADMIN;x=1/s").starts_with(&p("/admin"), both));
+        assert!(p("/anything").starts_with(&p("/"), exact));
     }
 
     #[test]
@@ -319,7 +356,9 @@ mod tests {
         ) {
             let raw = format!("/public/{dots}/{tail}");
             let p = NormalPath::parse(&raw).unwrap();
-            prop_assert!(!p.starts_with(&NormalPath::parse("/public").unwrap(), true));
+            for reading in Reading::ALL {
+                prop_assert!(!p.starts_with(&NormalPath::parse("/public").unwrap(), reading));
+            }
         }
     }
 }

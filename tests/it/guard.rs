@@ -86,7 +86,8 @@ pub async fn start_naive_app() -> SocketAddr {
     addr
 }
 
-pub const PATH_ATTACKS: [&str; 12] = [
+pub const PATH_ATTACKS: [&str; 13] = [
+    "/admin;x=1/secret.txt",
     "/public/../admin/secret.txt",
     "/public/%2e%2e/admin/secret.txt",
     "/public/.%2e/admin/secret.txt",
@@ -135,6 +136,7 @@ async fn no_spelling_of_a_path_walks_past_the_built_in_proxy() {
         "//admin/x",
         "/%61dmin/x",
         "/./admin/x",
+        "/admin;jsessionid=1/x",
     ] {
         for host in [
             "cam.example.home",
