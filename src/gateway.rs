@@ -378,6 +378,43 @@ mod tests {
         assert_eq!(cookies_for_app(&h).unwrap(), "x=1; y=2");
     }
 
+    proptest::proptest! {
+        /// However a Cookie header is spaced and ordered, no cookie of nidan's reaches the
+        /// app and every other one does; the session nidan reads is never passed on.
+        #[test]
+        fn cookie_headers_lose_exactly_nidans_cookies(
+            pairs in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "nidan_session", "NIDAN_Session", "nidan_device", "nidan_x", "a", "theme", "mynidan_x", "nidan",
+                ]),
+                "[A-Za-z0-9_-]{1,8}",
+                proptest::sample::select(vec!["", " ", "  "]),
+            ), 0..6),
+        ) {
+            let header = pairs
+                .iter()
+                .map(|(name, value, sp)| format!("{sp}{name}{sp}={value}{sp}"))
+                .collect::<Vec<_>>()
+                .join(";");
+            let mut h = HeaderMap::new();
+            h.insert(header::COOKIE, HeaderValue::from_str(&header).unwrap());
+            let kept = cookies_for_app(&h).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            let kept: Vec<&str> = kept.split("; ").filter(|c| !c.is_empty()).collect();
+            let expected: Vec<String> = pairs
+                .iter()
+                .filter(|(name, _, _)| !name.to_ascii_lowercase().starts_with("nidan_"))
+                .map(|(name, value, sp)| format!("{name}{sp}={value}"))
+                .collect();
+            proptest::prop_assert_eq!(&kept, &expected);
+            if crate::web::session::cookie_in(&h, "nidan_session").is_some() {
+                let passed_on = kept
+                    .iter()
+                    .any(|c| c.split_once('=').map(|(n, _)| n.trim()) == Some("nidan_session"));
+                proptest::prop_assert!(!passed_on);
+            }
+        }
+    }
+
     #[test]
     fn headers_named_in_connection_and_client_claims_stay_behind() {
         let mut h = HeaderMap::new();

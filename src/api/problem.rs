@@ -219,3 +219,57 @@ fn describe(rejection: &JsonRejection) -> String {
         other => other.body_text(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Login {
+        email: String,
+        password: String,
+    }
+
+    fn decode(body: Vec<u8>) -> Result<(), ApiError> {
+        let request = Request::builder()
+            .method("POST")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(ApiJson::<Login>::from_request(request, &()))
+            .map(drop)
+    }
+
+    proptest! {
+        /// Any body is read or refused as a bad body (a 400 problem); nothing panics.
+        #[test]
+        fn any_json_body_is_read_or_refused(body in prop::collection::vec(any::<u8>(), 0..200)) {
+            match decode(body) {
+                Ok(()) => {}
+                Err(e @ ApiError::BadBody(_)) => {
+                    prop_assert_eq!(e.into_response().status(), StatusCode::BAD_REQUEST);
+                }
+                Err(other) => prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        /// JSON-shaped bodies with odd values and types are refused the same way.
+        #[test]
+        fn odd_json_is_refused_cleanly(
+            email in prop::sample::select(vec!["\"a@b.jp\"", "1", "null", "[]", "{}", "\"\\u0000\"", "true"]),
+            extra in "[a-z]{0,5}",
+        ) {
+            let body = format!("{{\"email\":{email},\"password\":\"x\",\"{extra}\":0}}");
+            match decode(body.into_bytes()) {
+                Ok(()) | Err(ApiError::BadBody(_)) => {}
+                Err(other) => prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+}

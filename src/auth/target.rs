@@ -275,6 +275,23 @@ mod tests {
     }
 
     #[test]
+    fn the_corpus_of_hostile_paths_reads_as_written_down() {
+        let corpus = include_str!("../../tests/corpus/paths.txt");
+        let lines = corpus
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty());
+        for line in lines {
+            let (expected, raw) = line.split_once(char::is_whitespace).unwrap();
+            let raw = raw.trim();
+            match (expected, path(raw)) {
+                ("refuse", Err(_)) => {}
+                (canonical, Ok(got)) => assert_eq!(got, canonical, "{raw}"),
+                (_, got) => panic!("{raw}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn prefixes_match_whole_segments() {
         let p = |s| NormalPath::parse(s).unwrap();
         let [exact, folded, stripped, both] = Reading::ALL;

@@ -78,7 +78,7 @@ pub async fn start_naive_app() -> SocketAddr {
         } else {
             "public"
         };
-        format!("{what}\n{}", headers.join("\n"))
+        format!("{what}\npath={raw}\n{}", headers.join("\n"))
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -393,4 +393,59 @@ pub async fn attack_through_proxy(app: &TestApp, proxy: &str, login: &str) {
     assert_eq!(status, 302, "{head}");
     assert_eq!(raw_location(&head), format!("{login}/mypage/2fa/setup"));
     assert!(!body.contains("SECRET"));
+}
+
+/// `tests/corpus/paths.txt`: (what nidan must make of the path, the path).
+pub fn hostile_paths() -> Vec<(&'static str, &'static str)> {
+    include_str!("../corpus/paths.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_once(char::is_whitespace).unwrap())
+        .map(|(expected, path)| (expected, path.trim()))
+        .collect()
+}
+
+fn under_public(canonical: &str) -> bool {
+    canonical == "/public" || canonical.starts_with("/public/")
+}
+
+#[tokio::test]
+async fn the_corpus_of_hostile_paths_is_read_once_everywhere() {
+    let upstream = start_naive_app().await;
+    let app = TestApp::with_admin_in(move |d| {
+        let mut c = config(d);
+        c.upstreams = vec![
+            format!("cam.example.home=http://{upstream}")
+                .parse()
+                .unwrap(),
+        ];
+        c.access.rules = vec!["*/public=bypass".parse().unwrap()];
+        c
+    })
+    .await;
+    let addr = addr_of(&app);
+    for (expected, path) in hostile_paths() {
+        // Forward-auth, nginx style.
+        let url = format!("http://cam.example.home{path}");
+        let nginx = [("Host", "login.example.home"), ("X-Original-URL", &url)];
+        let (status, _) = raw(&addr, "/auth/verify", &nginx).await;
+        let want = match expected {
+            "refuse" => 400,
+            c if under_public(c) => 200,
+            _ => 401,
+        };
+        assert_eq!(status, want, "/auth/verify {path}");
+
+        // The built-in proxy: the app gets the canonical path, or nothing.
+        let (status, body) = raw(&addr, path, &[]).await;
+        match expected {
+            "refuse" => assert_eq!(status, 400, "proxy {path}: {body}"),
+            c if under_public(c) => {
+                assert_eq!(status, 200, "proxy {path}");
+                let seen = body.lines().nth(1).unwrap_or("");
+                assert_eq!(seen, format!("path={c}"), "proxy {path}");
+            }
+            _ => assert_eq!(status, 303, "proxy {path}"),
+        }
+    }
 }
