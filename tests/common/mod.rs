@@ -517,3 +517,14 @@ fn uuid_like() -> String {
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `nidan_session=TOKEN` from a response that set it, as a Cookie header carries it.
+pub fn session_pair(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("nidan_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("session cookie")
+}

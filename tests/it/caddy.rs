@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common::*;
-
 struct Caddy {
     child: Child,
     dir: tempfile::TempDir,
@@ -66,16 +64,7 @@ async fn start_caddy(nidan: &str, viewer: SocketAddr) -> (Caddy, String) {
 
 #[tokio::test]
 async fn forged_headers_paths_and_cookies_do_not_get_through_caddy() {
-    let app = TestApp::with_admin_in(|d| {
-        let mut c = config(d);
-        c.access.rules = vec![
-            "*/public=bypass".parse().unwrap(),
-            "*/admin=two-factor".parse().unwrap(),
-        ];
-        c
-    })
-    .await;
-    let viewer = crate::guard::start_naive_app().await;
+    let (app, viewer) = crate::guard::app_for_a_proxy().await;
     let (_caddy, cam) = start_caddy(&app.base, viewer).await;
     crate::guard::attack_through_proxy(&app, &cam, &app.base).await;
 

@@ -75,16 +75,6 @@ async fn start_upstream(go: Arc<Notify>) -> SocketAddr {
     addr
 }
 
-fn session_of(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("nidan_session="))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .expect("session cookie")
-}
-
 #[tokio::test]
 async fn signed_in_people_reach_the_app_through_nidan() {
     let go = Arc::new(Notify::new());
@@ -99,7 +89,7 @@ async fn signed_in_people_reach_the_app_through_nidan() {
     // Signed out: to sign-in, and back afterwards.
     assert_is_redirect_to(&app.get("/hello").await, "/login?next=%2Fhello");
     let resp = app.login(ADMIN_EMAIL, PASSWORD).await;
-    let session = session_of(&resp);
+    let session = session_pair(&resp);
 
     // The app sees who it is, and never nidan's session cookie.
     let resp = client()

@@ -129,7 +129,7 @@ async fn no_spelling_of_a_path_walks_past_the_built_in_proxy() {
     // Signed in without two-step verification: the host's /admin rule holds in every
     // spelling of the path and of the host.
     let session = app.login(ADMIN_EMAIL, PASSWORD).await;
-    let cookie = session_cookie(&session);
+    let cookie = session_pair(&session);
     for path in [
         "/admin/secret.txt",
         "/Admin/secret.txt",
@@ -173,7 +173,7 @@ async fn forged_headers_do_not_choose_what_forward_auth_checks() {
 
     // A signed-in account without two-step verification cannot name another host.
     let session = app.login(ADMIN_EMAIL, PASSWORD).await;
-    let cookie = session_cookie(&session);
+    let cookie = session_pair(&session);
     let other = [
         ("X-Original-URL", "http://cam.example.home/live"),
         ("X-Forwarded-Host", "other.example.home"),
@@ -221,7 +221,7 @@ async fn the_app_never_sees_forged_identities_or_nidans_cookies() {
     .await;
     let addr = addr_of(&app);
     let session = app.login(ADMIN_EMAIL, PASSWORD).await;
-    let token = session_cookie(&session);
+    let token = session_pair(&session);
     let token = token.trim_start_matches("nidan_session=");
     let spaced = format!("theme=dark; nidan_session ={token}; nidan_device=d");
     let forged = [
@@ -311,14 +311,18 @@ async fn the_proxys_own_answers_carry_the_security_headers_and_keep_https() {
     assert!(!resp.headers().contains_key("x-frame-options"));
 }
 
-pub fn session_cookie(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("nidan_session="))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .expect("session cookie")
+/// nidan with the rules `attack_through_proxy` expects, and the naive app to put behind a proxy.
+pub async fn app_for_a_proxy() -> (TestApp, SocketAddr) {
+    let app = TestApp::with_admin_in(|d| {
+        let mut c = config(d);
+        c.access.rules = vec![
+            "*/public=bypass".parse().unwrap(),
+            "*/admin=two-factor".parse().unwrap(),
+        ];
+        c
+    })
+    .await;
+    (app, start_naive_app().await)
 }
 
 /// The attacks of this file through a real reverse proxy at `proxy` (running a documented
@@ -372,7 +376,7 @@ pub async fn attack_through_proxy(app: &TestApp, proxy: &str, login: &str) {
     // Signed in with a password only: the viewer sees nidan's account and never nidan's
     // cookies; /admin wants two-step verification.
     let session = app.login(ADMIN_EMAIL, PASSWORD).await;
-    let cookie = session_cookie(&session);
+    let cookie = session_pair(&session);
     let token = cookie.trim_start_matches("nidan_session=").to_owned();
     let spaced = format!("a=1; nidan_session ={token}; nidan_lang=en; b=2");
     let mut headers = forged_identity.to_vec();

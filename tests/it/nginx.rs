@@ -184,16 +184,7 @@ async fn sign_in_through_nginx_with_password_and_code() {
 
 #[tokio::test]
 async fn forged_headers_paths_and_cookies_do_not_get_through_nginx() {
-    let app = TestApp::with_admin_in(|d| {
-        let mut c = config(d);
-        c.access.rules = vec![
-            "*/public=bypass".parse().unwrap(),
-            "*/admin=two-factor".parse().unwrap(),
-        ];
-        c
-    })
-    .await;
-    let viewer = crate::guard::start_naive_app().await;
+    let (app, viewer) = crate::guard::app_for_a_proxy().await;
     let (_nginx, cam) = start_nginx(&app.base, viewer).await;
     crate::guard::attack_through_proxy(&app, cam.trim_start_matches("http://"), &app.base).await;
 }
