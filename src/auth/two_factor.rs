@@ -351,22 +351,16 @@ impl AuthService {
             SecondFactor::BackupCode => "backup code",
         };
         // The format is checked first: a typo is no guess and costs no attempt.
-        enum Offered {
-            Totp(String),
-            Backup(String),
-        }
-        let offered = match factor {
-            SecondFactor::Totp => {
-                Offered::Totp(totp::normalise_code(code).ok_or(AuthError::CodeFormat)?)
-            }
+        let code = match factor {
+            SecondFactor::Totp => totp::normalise_code(code).ok_or(AuthError::CodeFormat)?,
             SecondFactor::BackupCode => {
-                Offered::Backup(backup_codes::normalise(code).ok_or(AuthError::BackupCodeFormat)?)
+                backup_codes::normalise(code).ok_or(AuthError::BackupCodeFormat)?
             }
         };
         let (failures, account) = self.reserve_code_attempt(&hash, user_id).await?;
-        let accepted = match offered {
-            Offered::Totp(code) => self.accept_totp(user_id, &code).await?,
-            Offered::Backup(code) => {
+        let accepted = match factor {
+            SecondFactor::Totp => self.accept_totp(user_id, &code).await?,
+            SecondFactor::BackupCode => {
                 let code_hash = keyed_hash(&self.keys.backup_code_key, code.as_bytes());
                 self.store
                     .spend_backup_code(user_id, &code_hash, self.now())
