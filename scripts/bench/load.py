@@ -4,7 +4,7 @@ same run. Prints one table (Markdown) of requests/s, p50, p99 and the server's R
 
     scripts/bench/load.py [--backend sqlite|postgres] [--seconds 10] [--big] [--no-build]
 
-  forward-auth   GET /auth/verify with a valid session cookie, 64 connections, against
+  forward-auth   GET /auth/verify with a valid session cookie and X-Original-URL, 64 connections, against
                  the bare axum hello (examples/hello.rs) at 64 connections: three rounds of
                  hello then forward-auth, the median ratio counts
   landing page   GET / signed in
@@ -43,6 +43,7 @@ RELEASE = os.path.join(TARGET, "release")
 EMAIL = "bench@bench.example"
 PASSWORD = "correct horse battery"
 LUA = os.path.join(ROOT, "scripts", "bench", "lua")
+ORIGINAL_URL = "http://cam.example.home/live/front-door?quality=hd"
 
 
 def free_port():
@@ -228,7 +229,8 @@ def main():
     cookie = n.sign_in()
     time.sleep(2)  # the hashing threads give their memory back after 1 s idle
     idle_rss = rss_kib(n.proc.pid)
-    auth_header = [f"Cookie: {cookie}"]
+    # What nginx sends: the session cookie and the original URL (nidan refuses a check without one).
+    auth_header = [f"Cookie: {cookie}", f"X-Original-URL: {ORIGINAL_URL}"]
 
     # Three rounds of forward-auth, each between two runs of hello (the machine's speed
     # drifts by a fifth within minutes): a round's ratio is against the mean of the hello
@@ -243,7 +245,7 @@ def main():
     row("landing page, 64 conn", landing, "axum hello", landing["rps"] / hello_rps,
         rss_kib(n.proc.pid))
 
-    cookie_header = {"Cookie": cookie}
+    cookie_header = {"Cookie": cookie, "X-Original-URL": ORIGINAL_URL}
 
     def probes():
         """Forward-auth and, as a bystander, the hello process, probed side by side the
@@ -307,7 +309,7 @@ def main():
     if cores > 1:
         n.stop()
         n.start("--hash-concurrency", str(cores - 1))
-        cookie_header = {"Cookie": n.sign_in()}
+        cookie_header = {"Cookie": n.sign_in(), "X-Original-URL": ORIGINAL_URL}
         rate = argon2_rate()
         m = wrk(n.url("/api/v1/login"), a.seconds, script="sign_in.lua")
         row(f"sign-in storm, --hash-concurrency {cores - 1}", m,

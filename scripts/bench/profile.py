@@ -5,7 +5,8 @@ while the requests run, so start-up and the first-use costs are left out.
 
     scripts/bench/profile.py [forward-auth|sign-in|hello] [--requests N] [--top 25]
 
-  forward-auth  GET /auth/verify with a valid session cookie on one keep-alive connection
+  forward-auth  GET /auth/verify with a valid session cookie and X-Original-URL (as nginx sends
+                them) on one keep-alive connection
   sign-in       POST /api/v1/login with the right password (argon2id is most of it)
   hello         the bare axum hello (examples/hello.rs) the same way: the floor
 
@@ -65,7 +66,7 @@ def main():
 
     c = http.client.HTTPConnection("127.0.0.1", n.port, timeout=60)
     path = "/" if a.what == "hello" else "/auth/verify"
-    headers = {} if a.what == "hello" else {"Cookie": n.sign_in()}
+    headers = {} if a.what == "hello" else {"Cookie": n.sign_in(), "X-Original-URL": load.ORIGINAL_URL}
     c.request("GET", path, headers=headers)  # warm: the session is read once
     c.getresponse().read()
     subprocess.run(["callgrind_control", "-i", "on", str(n.proc.pid)], check=True,
