@@ -52,7 +52,7 @@ impl FromStr for Upstream {
 }
 
 /// Paths that stay nidan's when one upstream takes everything else.
-const OWN_PATHS: [&str; 9] = [
+const OWN_PATHS: [&str; 11] = [
     "/login",
     "/logout",
     "/mypage",
@@ -60,6 +60,8 @@ const OWN_PATHS: [&str; 9] = [
     "/static/",
     "/api/v1/",
     "/auth/verify",
+    "/auth/forward",
+    "/metrics",
     "/healthz",
     "/readyz",
 ];
@@ -345,6 +347,8 @@ mod tests {
             "/static/style.css",
             "/api/v1/me",
             "/healthz",
+            "/metrics",
+            "/auth/forward",
         ] {
             assert_eq!(pick(&list, "other", own), None, "{own}");
         }
