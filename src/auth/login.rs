@@ -8,6 +8,7 @@ use super::notify::Notice;
 use super::password_policy::could_be_a_password;
 use super::throttle::PasswordAttempt;
 use super::{AuthError, AuthResult, AuthService, Client, NewSession, normalise_email};
+use crate::store::SessionBasis;
 
 pub struct LoginAttempt {
     pub email: String,
@@ -74,13 +75,28 @@ impl AuthService {
             let pending_token = self.start_pending_login(user.id, &attempt.next).await?;
             return Ok(LoginOutcome::SecondStepRequired { pending_token });
         }
+        let basis = SessionBasis {
+            password_hash: &user.password_hash,
+            two_factor: false,
+        };
+        let Some(session) = self
+            .start_session(user.id, &user.email, &attempt.client, basis)
+            .await?
+        else {
+            // Changed while the password was checked: two-step verification just turned
+            // on asks for its code; a new password means this one is wrong now.
+            return match self.store.user_by_id(user.id).await? {
+                Some(now) if now.password_hash == user.password_hash && now.totp_enabled => {
+                    let pending_token = self.start_pending_login(user.id, &attempt.next).await?;
+                    Ok(LoginOutcome::SecondStepRequired { pending_token })
+                }
+                _ => Err(AuthError::WrongCredentials),
+            };
+        };
         tracing::info!(user_id = user.id, "signed in");
         self.record(EventKind::SignInOk, subject(), String::new(), &origin, None)
             .await?;
-        Ok(LoginOutcome::SignedIn(
-            self.start_session(user.id, &user.email, &attempt.client)
-                .await?,
-        ))
+        Ok(LoginOutcome::SignedIn(session))
     }
 
     /// A wrong password (at sign-in or asked again; counted when it was reserved):

@@ -7,7 +7,7 @@ use super::notify::Notice;
 use super::{AuthResult, AuthService, Client};
 use crate::clock::UnixTime;
 use crate::crypto::{TokenHash, new_token, token_hash};
-use crate::store::{DeviceSeen, UserId};
+use crate::store::{DeviceSeen, SessionBasis, UserId};
 
 /// Sessions are written back at most this often, so page views stay reads; more often
 /// under a short idle timeout (a quarter of it), so that activity keeps a session alive.
@@ -47,20 +47,30 @@ pub struct SignedIn {
 
 impl AuthService {
     /// A full sign-in: the session, and the device it came from remembered; the owner
-    /// hears of a device the account has not signed in on before.
+    /// hears of a device the account has not signed in on before. `None` (no session)
+    /// when the account's password or two-step verification changed since `basis` was read.
     pub(crate) async fn start_session(
         &self,
         user_id: UserId,
         email: &str,
         client: &Client,
-    ) -> AuthResult<NewSession> {
+        basis: SessionBasis<'_>,
+    ) -> AuthResult<Option<NewSession>> {
         let now = self.now();
         let (token, hash) = new_token();
         let expires_at = now + self.policy.session_lifetime;
         let origin = client.origin();
-        self.store
-            .insert_session(&hash, user_id, now, expires_at, &origin)
+        let stored = self
+            .store
+            .insert_session(&hash, user_id, now, expires_at, &origin, basis)
             .await?;
+        if !stored {
+            tracing::info!(
+                user_id,
+                "the account changed during the sign-in; no session"
+            );
+            return Ok(None);
+        }
         let (device_token, device) = match client.device.as_deref().filter(|d| looks_like_token(d))
         {
             Some(device) => (None, Self::device_hash(device)),
@@ -73,11 +83,11 @@ impl AuthService {
             self.notifier
                 .notify(email, Notice::NewDevice { origin }, now);
         }
-        Ok(NewSession {
+        Ok(Some(NewSession {
             token,
             expires_at,
             device_token,
-        })
+        }))
     }
 
     /// The signed-in account, or `None` for an unknown, idle or expired session

@@ -5,6 +5,7 @@ use secrecy::SecretString;
 use super::audit::{EventKind, Subject};
 use super::{AuthError, AuthResult, AuthService, Client, NewSession};
 use crate::crypto::{new_token, token_hash};
+use crate::store::SessionBasis;
 
 impl AuthService {
     /// With no accounts, issues a new setup token (the old one dies); otherwise clears any.
@@ -49,6 +50,12 @@ impl AuthService {
             None,
         )
         .await?;
-        self.start_session(user.id, &user.email, client).await
+        let basis = SessionBasis {
+            password_hash: &user.password_hash,
+            two_factor: false,
+        };
+        self.start_session(user.id, &user.email, client, basis)
+            .await?
+            .ok_or(AuthError::SetupLinkInvalid)
     }
 }

@@ -11,7 +11,7 @@ use super::notify::Notice;
 use super::{AuthError, AuthResult, AuthService, Client, NewSession, SignedIn};
 use crate::crypto::{Sealer, TokenHash, keyed_hash, new_token, token_hash};
 use crate::otp::{self, backup_codes, totp};
-use crate::store::{SessionRotation, ThrottleState, UserId};
+use crate::store::{SessionBasis, SessionRotation, ThrottleState, UserId};
 
 /// How long a set-up may take between the password and the first code.
 const SETUP_LIFETIME_SECS: i64 = 10 * 60;
@@ -340,8 +340,8 @@ impl AuthService {
             .await?
             .ok_or(AuthError::PendingExpired)?;
         let user_id = pending.user_id;
-        let email = match self.store.user_by_id(user_id).await? {
-            Some(user) => user.email,
+        let (email, password_hash) = match self.store.user_by_id(user_id).await? {
+            Some(user) => (user.email, user.password_hash),
             None => return Err(AuthError::PendingExpired),
         };
         let subject = || Subject::user(user_id, &email);
@@ -406,6 +406,15 @@ impl AuthService {
         if !self.store.take_pending_login(&hash).await? {
             return Err(AuthError::PendingExpired);
         }
+        // A password changed or two-step verification turned off meanwhile ends this sign-in.
+        let basis = SessionBasis {
+            password_hash: &password_hash,
+            two_factor: true,
+        };
+        let session = self
+            .start_session(user_id, &email, client, basis)
+            .await?
+            .ok_or(AuthError::PendingExpired)?;
         let backup_codes_left = match factor {
             SecondFactor::BackupCode => Some(self.store.backup_codes_left(user_id).await?),
             SecondFactor::Totp => None,
@@ -430,7 +439,7 @@ impl AuthService {
             .await?;
         }
         Ok(SecondStepDone {
-            session: self.start_session(user_id, &email, client).await?,
+            session,
             next: pending.next,
             backup_codes_left,
         })

@@ -126,7 +126,8 @@ pub trait UserStore {
     async fn user_by_id(&self, user_id: UserId) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
-    /// Sets the password and ends every session of the account but `keep`, in one transaction.
+    /// Sets the password and ends every session of the account but `keep`, and every
+    /// pending sign-in, in one transaction.
     async fn set_password(
         &self,
         user_id: UserId,
@@ -154,8 +155,19 @@ pub struct SessionInfo {
     pub origin: Origin,
 }
 
+/// What a sign-in was checked against: the session is stored only while the account still
+/// has this password and this state of two-step verification. A password change or 2FA
+/// turned on while the password was being checked would otherwise end every other session
+/// and miss this one.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionBasis<'a> {
+    pub password_hash: &'a str,
+    pub two_factor: bool,
+}
+
 #[async_trait]
 pub trait SessionStore {
+    /// Stores the session when `basis` still holds; `false` (nothing stored) when not.
     async fn insert_session(
         &self,
         token: &TokenHash,
@@ -163,7 +175,8 @@ pub trait SessionStore {
         now: UnixTime,
         expires_at: UnixTime,
         origin: &Origin,
-    ) -> StoreResult<()>;
+        basis: SessionBasis<'_>,
+    ) -> StoreResult<bool>;
     async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>>;
     async fn touch_session(&self, token: &TokenHash, now: UnixTime) -> StoreResult<()>;
     async fn delete_session(&self, token: &TokenHash) -> StoreResult<()>;

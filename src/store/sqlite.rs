@@ -216,6 +216,10 @@ impl UserStore for SqliteStore {
             .bind(keep.map(|h| h.as_slice()))
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM pending_logins WHERE user_id = ?1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -238,8 +242,26 @@ impl SessionStore for SqliteStore {
         now: UnixTime,
         expires_at: UnixTime,
         origin: &Origin,
-    ) -> StoreResult<()> {
-        insert_session(&self.pool, token, user_id, now, expires_at, origin).await
+        basis: SessionBasis<'_>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO sessions
+               (token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
+             SELECT ?1, ?2, ?3, ?3, ?4, ?5, ?6
+             WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2 AND password_hash = ?7)
+               AND EXISTS (SELECT 1 FROM totp_credentials WHERE user_id = ?2) = ?8",
+        )
+        .bind(token.as_slice())
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .bind(&origin.ip)
+        .bind(&origin.user_agent)
+        .bind(basis.password_hash)
+        .bind(basis.two_factor)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>> {

@@ -145,6 +145,31 @@ async fn a_password_change_ends_every_session() {
 }
 
 #[tokio::test]
+async fn a_password_change_ends_sign_ins_waiting_for_their_code() {
+    let app = TestApp::with_admin().await;
+    let enrolled = app.sign_in_and_enable_2fa().await;
+    let waiting = app.password_step().await;
+    let out = app.cli(
+        &["user", "set-password", ADMIN_EMAIL, "--password-stdin"],
+        Some("a brand new password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    app.clock.advance(30);
+    let resp = app
+        .send_code(&waiting, "/login/2fa", &app.code_now(&enrolled.secret))
+        .await;
+    assert!(
+        location(resp.headers()).starts_with("/login"),
+        "the old password's sign-in must start again: {:?}",
+        resp.headers()
+    );
+    assert_is_redirect_to(
+        &waiting.get(app.url("/mypage")).send().await.unwrap(),
+        "/login?next=%2Fmypage",
+    );
+}
+
+#[tokio::test]
 async fn a_short_idle_timeout_keeps_a_busy_session_and_ends_a_quiet_one() {
     let app = TestApp::with_admin_in(|d| {
         let mut c = config(d);

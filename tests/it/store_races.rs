@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use nidan::store::{self, DbSettings, NewUser, SessionRotation, Store};
+use nidan::store::{self, DbSettings, NewUser, SessionBasis, SessionRotation, Store};
 
 use crate::common::AppData;
 
@@ -123,4 +123,37 @@ async fn a_pending_sign_in_is_taken_exactly_once() {
     })
     .await;
     assert_eq!(wins, 1);
+}
+
+/// A sign-in whose password was checked before the account changed (2FA turned on, a new
+/// password) gets no session: the change ended every other session and must end this one too.
+#[tokio::test]
+async fn a_session_is_stored_only_while_the_account_is_as_it_was_checked() {
+    let (_data, store, user_id) = store_with_totp_user().await;
+    let origin = Default::default();
+    let insert = |token: u8, password_hash: &'static str, two_factor: bool| {
+        let store = store.clone();
+        let origin: nidan::store::Origin = Clone::clone(&origin);
+        async move {
+            let basis = SessionBasis {
+                password_hash,
+                two_factor,
+            };
+            store
+                .insert_session(&[token; 32], user_id, 1_100, 9_000, &origin, basis)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        !insert(1, "$argon2id$unused", false).await,
+        "2FA went on meanwhile"
+    );
+    assert!(
+        !insert(2, "$argon2id$older", true).await,
+        "password changed meanwhile"
+    );
+    assert!(insert(3, "$argon2id$unused", true).await);
+    assert!(store.session(&[1; 32]).await.unwrap().is_none());
+    assert!(store.session(&[3; 32]).await.unwrap().is_some());
 }
