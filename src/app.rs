@@ -128,7 +128,8 @@ impl App {
             config.request_timeout,
         );
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
-        let limits = config.connections;
+        let mut limits = config.connections.clone();
+        limits.exempt.extend(config.trusted_proxies.iter().copied());
         let task = tokio::spawn(async move {
             crate::listener::serve(listener, router, limits, async {
                 let _ = on_shutdown.await;

@@ -124,6 +124,10 @@ pub struct ServeArgs {
     /// Connections open at once; more wait until one closes.
     #[arg(long, env = "NIDAN_MAX_CONNECTIONS", default_value_t = 768, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+    /// Connections one client address (IPv6: its /64) may hold at once; loopback and
+    /// --trusted-proxy addresses are exempt.
+    #[arg(long, env = "NIDAN_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 192, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_client: u32,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     #[arg(long, env = "NIDAN_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,

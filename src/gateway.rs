@@ -197,6 +197,25 @@ fn is_nidan_cookie(name: &str) -> bool {
     name.len() >= 6 && name[..6].eq_ignore_ascii_case("nidan_")
 }
 
+/// The app may not set nidan's cookies: a planted session, CSRF or device cookie would be
+/// taken for one of nidan's own.
+fn drop_nidan_set_cookies(headers: &mut HeaderMap) {
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let bytes = v.as_bytes();
+            let name = bytes.split(|b| *b == b'=').next().unwrap_or(bytes);
+            !is_nidan_cookie(String::from_utf8_lossy(name).trim())
+        })
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for value in kept {
+        headers.append(header::SET_COOKIE, value);
+    }
+}
+
 /// Headers that must not cross this hop: the fixed hop-by-hop list, and whatever
 /// `Connection` (or the old `Proxy-Connection`) names.
 fn drop_hop_by_hop(headers: &mut HeaderMap) {
@@ -251,6 +270,10 @@ async fn forward(
         .get(header::UPGRADE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+    let slot = req
+        .extensions()
+        .get::<crate::listener::ConnectionSlot>()
+        .cloned();
     // The app gets the path the rules were applied to, never a second reading of it.
     let path_and_query = match req.uri().query() {
         Some(q) => format!("{path}?{q}"),
@@ -303,14 +326,28 @@ async fn forward(
             return own(StatusCode::BAD_GATEWAY);
         }
     };
+    drop_nidan_set_cookies(response.headers_mut());
     if response.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_side) = client_upgrade
     {
         let upstream_side = hyper::upgrade::on(&mut response);
+        // The tunnel keeps its connection's slot and client count, and ends at shutdown.
         tokio::spawn(async move {
             if let (Ok(a), Ok(b)) = (client_side.await, upstream_side.await) {
-                let _ =
-                    tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
+                let (mut a, mut b) = (TokioIo::new(a), TokioIo::new(b));
+                let copy = tokio::io::copy_bidirectional(&mut a, &mut b);
+                match slot {
+                    Some(slot) => {
+                        tokio::select! {
+                            _ = copy => {}
+                            () = slot.clone().stopping() => {}
+                        }
+                        drop(slot);
+                    }
+                    None => {
+                        let _ = copy.await;
+                    }
+                }
             }
         });
         let (parts, _) = response.into_parts();

@@ -34,11 +34,27 @@ pub static REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
 pub static REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
 pub static REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 
-/// Whether a client's header could be read by an app as one of nidan's identity headers:
-/// any case, `_` for `-` (CGI and WSGI read `Remote_User` as `REMOTE_USER` too).
+/// Whether a client's header could be read by an app as an identity header: nidan's own in
+/// any case and with any separator (CGI and WSGI read `Remote_User` as `REMOTE_USER`), and
+/// the names other sign-in proxies use (`X-Remote-User`, `X-Auth-Request-Email`,
+/// `X-WebAuth-User`, `X-Forwarded-User`), which an app may be set up to trust.
 pub fn is_identity_header(name: &str) -> bool {
-    let n = name.as_bytes();
-    n.len() > 7 && n[..6].eq_ignore_ascii_case(b"remote") && matches!(n[6], b'-' | b'_')
+    let letters: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    const FAMILIES: [&str; 4] = ["remote", "xremote", "xauthrequest", "xwebauth"];
+    FAMILIES
+        .iter()
+        .any(|p| letters.len() > p.len() && letters.starts_with(p))
+        || matches!(
+            letters.as_str(),
+            "xforwardeduser"
+                | "xforwardedemail"
+                | "xforwardedgroups"
+                | "xforwardedpreferredusername"
+        )
 }
 
 /// nidan's identity headers for a request let through: all of them, every time, empty when
@@ -260,10 +276,24 @@ mod tests {
             "REMOTE-GROUPS",
             "Remote_Email",
             "remote-name",
+            "RemoteUser",
+            "Remote.User",
+            "x-remote-user",
+            "X-Auth-Request-Email",
+            "X-WebAuth-User",
+            "X-Forwarded-User",
+            "X-Forwarded-Preferred-Username",
         ] {
             assert!(is_identity_header(name), "{name}");
         }
-        for name in ["remote", "remote-", "remotely", "x-remote-user", "cookie"] {
+        for name in [
+            "remote",
+            "remote-",
+            "x-remote",
+            "cookie",
+            "x-forwarded-for",
+            "x-auth",
+        ] {
             assert!(!is_identity_header(name), "{name}");
         }
         let empty = identity_headers(None);

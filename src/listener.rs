@@ -1,11 +1,14 @@
 //! The HTTP/1.1 listener. hyper with a timer, so that a request's header must arrive within
 //! `header_read_timeout` (the same deadline closes a kept-alive connection that waits that
 //! long for its next request), and at most `max_connections` open at once: beyond that, new
-//! connections wait in the kernel's backlog until one closes. Graceful shutdown: stop
+//! connections wait in the kernel's backlog until one closes; one client address may hold at
+//! most `max_per_client` of them. Graceful shutdown: stop
 //! accepting, let every connection finish the request it is serving, then return.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -14,13 +17,19 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    /// Connections one client address (IPv6: its /64) may hold at once, so that one client
+    /// cannot take every slot (slow uploads, idle tunnels). Not applied to `exempt`.
+    pub max_per_client: usize,
+    /// Loopback and the reverse proxies in front of nidan: every client arrives through
+    /// them, and they limit their clients themselves.
+    pub exempt: Vec<ipnet::IpNet>,
 }
 
 impl Default for ConnectionLimits {
@@ -29,7 +38,79 @@ impl Default for ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             // Three quarters of the usual 1,024 open files, leaving room for the database.
             max_connections: 768,
+            max_per_client: 192,
+            exempt: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|net| net.parse().ok())
+                .collect(),
         }
+    }
+}
+
+/// What a connection holds while it is open, handed to the requests it carries so that a
+/// connection upgraded into a tunnel (WebSocket) keeps holding it: its slot among
+/// `max_connections`, its client's count, and the signal to stop at shutdown.
+#[derive(Clone)]
+pub struct ConnectionSlot {
+    _held: Arc<(OwnedSemaphorePermit, Option<ClientCount>)>,
+    stopping: watch::Receiver<()>,
+}
+
+impl ConnectionSlot {
+    /// Resolves when the server shuts down.
+    pub async fn stopping(mut self) {
+        let _ = self.stopping.changed().await;
+    }
+}
+
+/// One client's open connections; the count goes down when this is dropped.
+struct ClientCount {
+    client: IpAddr,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl ClientCount {
+    fn take(
+        counts: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+        client: IpAddr,
+        max: usize,
+    ) -> Option<Self> {
+        let mut map = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let count = map.entry(client).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            client,
+            counts: counts.clone(),
+        })
+    }
+}
+
+impl Drop for ClientCount {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = map.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// IPv6 clients are counted per /64, as one subscriber usually holds a whole /64.
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -42,6 +123,7 @@ pub async fn serve(
     let max = limits.max_connections.clamp(1, 1_000_000) as u32;
     let slots = Arc::new(Semaphore::new(max as usize));
     let (stop, stopping) = watch::channel(());
+    let clients = Arc::new(Mutex::new(HashMap::new()));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
@@ -66,10 +148,26 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let client = (!limits.exempt.iter().any(|net| net.contains(&peer.ip())))
+            .then(|| client_of(peer.ip()));
+        let count = match client {
+            Some(client) => match ClientCount::take(&clients, client, limits.max_per_client) {
+                Some(count) => Some(count),
+                // Closed at once: the client holds its share already.
+                None => continue,
+            },
+            None => None,
+        };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let held = ConnectionSlot {
+            _held: Arc::new((slot, count)),
+            stopping: stopping.clone(),
+        };
+        let for_requests = held.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(for_requests.clone());
             let response = router.clone().oneshot(req.map(Body::new));
             async move { Ok::<_, Infallible>(response.await.unwrap_or_else(|e| match e {})) }
         });
@@ -87,11 +185,12 @@ pub async fn serve(
                     let _ = connection.await;
                 }
             }
-            drop(slot);
+            drop(held);
         });
     }
     drop(listener);
     let _ = stop.send(());
-    // Every connection holds a slot until it is done: all of them back means all done.
+    // Every connection (and every tunnel it became) holds a slot until it is done: all of
+    // them back means all done. Tunnels end when they see `stop`.
     let _ = slots.acquire_many(max).await;
 }

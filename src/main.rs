@@ -182,6 +182,8 @@ fn serve_config(store: StoreArgs, args: ServeArgs) -> Config {
     config.connections = nidan::listener::ConnectionLimits {
         header_read_timeout: args.header_read_timeout,
         max_connections: args.max_connections as usize,
+        max_per_client: args.max_connections_per_client as usize,
+        ..Default::default()
     };
     config.policy = AuthPolicy {
         session_idle_timeout: args.session_idle_timeout.as_secs() as i64,

@@ -71,10 +71,21 @@ impl AuthService {
             );
             return Ok(None);
         }
-        let (device_token, device) = match client.device.as_deref().filter(|d| looks_like_token(d))
-        {
-            Some(device) => (None, Self::device_hash(device)),
-            None => {
+        // A device cookie counts only once this account has signed in with it: one it has
+        // not is replaced, so a cookie planted in the owner's browser (by a sibling host or
+        // the guarded app) never becomes the owner's known device.
+        let presented = client
+            .device
+            .as_deref()
+            .filter(|d| looks_like_token(d))
+            .map(Self::device_hash);
+        let known = match &presented {
+            Some(hash) => self.store.device_known(user_id, hash).await?,
+            None => false,
+        };
+        let (device_token, device) = match presented {
+            Some(hash) if known => (None, hash),
+            _ => {
                 let (token, hash) = new_token();
                 (Some(token), hash)
             }

@@ -27,7 +27,7 @@ pub enum BadTarget {
     DoubleEncoded,
     #[error("the path climbs above the root")]
     AboveRoot,
-    #[error("the path holds a dot segment with parameters")]
+    #[error("the path holds a segment that is empty or a dot once its ;parameters go")]
     DotParameter,
     #[error("the host is missing or malformed")]
     BadHost,
@@ -108,10 +108,17 @@ impl NormalPath {
             if segment.contains('%') {
                 return Err(BadTarget::DoubleEncoded);
             }
+            // Servlet containers strip `;parameters` before they apply dot segments and drop
+            // empty segments: `/public/;x/../admin` is `/admin` to them. A segment whose name
+            // is empty, `.` or `..` once its parameters go, or a `;` that arrived encoded,
+            // reads differently there than here.
             if let Some((name, _)) = segment.split_once(';')
-                && (name == "." || name == "..")
+                && matches!(name, "" | "." | "..")
             {
                 return Err(BadTarget::DotParameter);
+            }
+            if raw_segment.contains("%3b") || raw_segment.contains("%3B") {
+                return Err(BadTarget::EncodedSeparator);
             }
             trailing_slash = matches!(segment.as_str(), "" | "." | "..");
             match segment.as_str() {

@@ -32,6 +32,22 @@ async fn start_upstream(go: Arc<Notify>) -> SocketAddr {
         .route("/", get(echo_headers))
         .route("/hello", get(echo_headers))
         .route(
+            "/plant",
+            get(|| async {
+                (
+                    axum::response::AppendHeaders([
+                        (
+                            "set-cookie",
+                            "nidan_device=PLANTEDPLANTEDPLANTEDPLANTEDPLANTEDPLANTED123; Path=/",
+                        ),
+                        ("set-cookie", "NIDAN_session=x; Path=/"),
+                        ("set-cookie", "theme=dark; Path=/"),
+                    ]),
+                    "planted",
+                )
+            }),
+        )
+        .route(
             "/stream",
             get(move || {
                 let go = go.clone();
@@ -185,4 +201,73 @@ async fn a_host_upstream_sends_strangers_to_sign_in_with_the_way_back() {
     );
     // Other hosts are nidan's own.
     assert_eq!(app.get("/login").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_app_cannot_set_nidans_cookies() {
+    let upstream = start_upstream(Arc::new(Notify::new())).await;
+    let app = TestApp::with_admin_in(move |d| {
+        let mut c = config(d);
+        c.upstreams = vec![format!("http://{upstream}").parse().unwrap()];
+        c.access.rules = vec!["*/plant=bypass".parse().unwrap()];
+        c
+    })
+    .await;
+    let resp = client().get(app.url("/plant")).send().await.unwrap();
+    let set: Vec<&str> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(set, ["theme=dark; Path=/"]);
+}
+
+#[tokio::test]
+async fn websocket_tunnels_count_against_the_connection_limit() {
+    let upstream = start_upstream(Arc::new(Notify::new())).await;
+    let app = TestApp::with_admin_in(move |d| {
+        let mut c = config(d);
+        c.upstreams = vec![format!("http://{upstream}").parse().unwrap()];
+        c.connections.max_connections = 6;
+        c.connections.header_read_timeout = Duration::from_secs(60);
+        c
+    })
+    .await;
+    let session = session_pair(&app.login(ADMIN_EMAIL, PASSWORD).await);
+    let ws_url = format!("ws://{}/ws", app.base.trim_start_matches("http://"));
+    let open = || async {
+        let mut request = ws_url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", session.parse().unwrap());
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio_tungstenite::connect_async(request),
+        )
+        .await
+    };
+    // Tunnels until one cannot get a connection: never more than the limit.
+    let mut tunnels = Vec::new();
+    for _ in 0..12 {
+        match open().await {
+            Ok(Ok((socket, _))) => tunnels.push(socket),
+            _ => break,
+        }
+    }
+    assert!(
+        (1..=6).contains(&tunnels.len()),
+        "{} tunnels open under a limit of 6 connections",
+        tunnels.len()
+    );
+    // Closed tunnels give their connections back.
+    drop(tunnels);
+    let resp = tokio::time::timeout(
+        Duration::from_secs(10),
+        client().get(app.url("/healthz")).send(),
+    )
+    .await
+    .expect("served once the tunnels closed")
+    .unwrap();
+    assert_eq!(resp.status(), 200);
 }

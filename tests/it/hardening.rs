@@ -152,6 +152,7 @@ fn quick_connections(
         c.connections = nidan::listener::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_millis(header_read_ms),
             max_connections,
+            ..Default::default()
         };
         c
     }
@@ -225,4 +226,36 @@ async fn silent_connections_cannot_take_every_descriptor() {
     .unwrap();
     assert_eq!(resp.status(), 200);
     drop(silent);
+}
+
+#[tokio::test]
+async fn one_client_cannot_hold_every_connection() {
+    let app = spawn_in(AppData::new().await, |d| {
+        let mut c = config(d);
+        c.connections.max_per_client = 4;
+        // This test's client is on loopback, which is exempt unless told otherwise.
+        c.connections.exempt.clear();
+        c
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // The fifth from the same address is closed at once (the header deadline is 10 s).
+    let mut fifth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        use tokio::io::AsyncReadExt;
+        fifth.read(&mut [0u8; 16]).await
+    })
+    .await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    // One of the four goes: there is room again.
+    drop(held.pop());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        reqwest::get(app.url("/healthz")).await.unwrap().status(),
+        200
+    );
 }

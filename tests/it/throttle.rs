@@ -241,3 +241,57 @@ async fn the_password_asked_again_is_limited_at_once_too() {
     assert_eq!(events(&app, "sign_in_failed").await, 10);
     assert_eq!(events(&app, "locked").await, 1);
 }
+
+#[tokio::test]
+async fn a_device_cookie_planted_in_the_owners_browser_is_not_adopted() {
+    let app = TestApp::with_admin().await;
+    let planted = "PLANTEDplantedPLANTEDplantedPLANTEDplanted1";
+    // The owner's browser carries a device cookie someone else chose.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let base: reqwest::Url = app.base.parse().unwrap();
+    jar.add_cookie_str(&format!("nidan_device={planted}; Path=/"), &base);
+    let owner = reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = app.url("/login");
+    let fields = [("email", ADMIN_EMAIL), ("password", PASSWORD)];
+    let resp = post_form(&owner, &login, &login, &fields).await;
+    assert_is_redirect_to(&resp, "/");
+    let issued = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("nidan_device="))
+        .map(|c| c.split(';').next().unwrap().to_owned());
+    assert!(
+        issued.as_deref().is_some_and(|d| d != planted),
+        "a new device cookie replaces the planted one: {issued:?}"
+    );
+
+    // Whoever planted it guesses with it: that is a stranger's browser, not the owner's.
+    let stranger = client();
+    let wrong = serde_json::json!({"email": ADMIN_EMAIL, "password": "wrong password"});
+    for _ in 0..10 {
+        stranger
+            .post(app.url("/api/v1/login"))
+            .header("x-requested-with", "test")
+            .header("cookie", format!("nidan_device={planted}"))
+            .json(&wrong)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        api_sign_in(&app, &client(), PASSWORD).await,
+        429,
+        "strangers are locked"
+    );
+    assert_eq!(
+        api_sign_in(&app, &owner, PASSWORD).await,
+        200,
+        "the owner is not"
+    );
+}
