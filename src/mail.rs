@@ -98,6 +98,14 @@ pub fn compose(notice: &Notice, at: UnixTime) -> (String, String) {
             ),
             format!("Someone signed in with a backup code. {left} backup codes are left."),
         ),
+        Notice::BackupCodesRegenerated => (
+            "新しいバックアップコードが発行されました",
+            "New backup codes were issued",
+            "お使いのアカウントに新しいバックアップコードが発行されました。以前のバックアップコードは使えません。"
+                .to_owned(),
+            "New backup codes were issued for your account; the earlier ones no longer work."
+                .to_owned(),
+        ),
         Notice::Locked { until } => (
             "アカウントがロックされました",
             "Your account was locked",

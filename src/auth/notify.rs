@@ -9,6 +9,7 @@ pub enum Notice {
     TwoFactorEnabled,
     TwoFactorDisabled { by_admin: bool },
     BackupCodeUsed { left: i64 },
+    BackupCodesRegenerated,
     Locked { until: UnixTime },
     NewDevice { origin: Origin },
 }

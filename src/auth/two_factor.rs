@@ -250,7 +250,7 @@ impl AuthService {
             Subject::user(user.user_id, &user.email),
             String::new(),
             &rotation.origin,
-            None,
+            Some(Notice::BackupCodesRegenerated),
         )
         .await?;
         Ok((codes, session))

@@ -138,6 +138,22 @@ async fn the_owner_hears_of_changes_backup_codes_locks_and_new_devices() {
     assert_is_redirect_to(&resp, "/mypage?notice=backup_used");
     wait_for(&inbox, "残りのバックアップコードは 8 個").await;
 
+    // New backup codes (someone holding a session and the password could mint their own).
+    let resp = browser
+        .post(app.url("/api/v1/2fa/backup-codes"))
+        .header("x-requested-with", "test")
+        .json(&serde_json::json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let fresh = wait_for(&inbox, "新しいバックアップコードが発行されました").await;
+    assert!(
+        fresh.body.contains("New backup codes were issued"),
+        "{}",
+        fresh.body
+    );
+
     // Ten wrong passwords lock the account, and its owner hears of it.
     for _ in 0..10 {
         let stranger = client();
