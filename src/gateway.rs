@@ -147,7 +147,7 @@ pub async fn layer(State(state): State<WebState>, req: Request, next: Next) -> R
         Ok(Verdict::Allow(user)) => user,
         Ok(Verdict::SignIn) => {
             let back = if upstream.host.is_some() {
-                let rd = serde_urlencoded::to_string([("rd", &asked.url)]).unwrap_or_default();
+                let rd = serde_urlencoded::to_string([("rd", asked.url())]).unwrap_or_default();
                 format!("{}/login?{rd}", settings.public_url)
             } else {
                 let mut local = path.clone();

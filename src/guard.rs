@@ -18,10 +18,28 @@ use crate::web::session::{SESSION_COOKIE, cookie_in};
 
 /// The original request: what the rules look at, and the URL to come back to after sign-in.
 #[derive(Debug, Clone)]
-pub struct Asked {
+pub struct Asked<'a> {
     pub target: Target,
-    /// `scheme://authority/canonical-path[?query]`.
-    pub url: String,
+    scheme: &'static str,
+    authority: &'a str,
+    query: Option<&'a str>,
+}
+
+impl Asked<'_> {
+    /// `scheme://authority/canonical-path[?query]`: only a redirect to sign-in needs it.
+    pub fn url(&self) -> String {
+        let mut url = format!(
+            "{}://{}{}",
+            self.scheme,
+            self.authority.to_ascii_lowercase(),
+            self.target.path
+        );
+        if let Some(q) = self.query {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
+    }
 }
 
 static ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
@@ -105,26 +123,25 @@ fn split_uri(path_and_query: &str) -> Result<(&str, Option<&str>), BadTarget> {
     })
 }
 
-fn asked(scheme: &str, authority: &str, path_and_query: &str) -> Result<Asked, BadTarget> {
+fn asked<'a>(
+    scheme: &'static str,
+    authority: &'a str,
+    path_and_query: &'a str,
+) -> Result<Asked<'a>, BadTarget> {
     if authority.contains(['/', '?', '#', ',', ' ']) {
         return Err(BadTarget::BadHost);
     }
     let (path, query) = split_uri(path_and_query)?;
-    let target = Target::new(authority, path)?;
-    let mut url = format!(
-        "{scheme}://{}{}",
-        authority.to_ascii_lowercase(),
-        target.path
-    );
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(q);
-    }
-    Ok(Asked { target, url })
+    Ok(Asked {
+        target: Target::new(authority, path)?,
+        scheme,
+        authority,
+        query,
+    })
 }
 
 /// nginx: `X-Original-URL: $scheme://$server_name$request_uri`, and nothing else.
-pub fn from_original_url(headers: &HeaderMap) -> Result<Asked, BadTarget> {
+pub fn from_original_url(headers: &HeaderMap) -> Result<Asked<'_>, BadTarget> {
     let url = single(headers, &ORIGINAL_URL).ok_or(BadTarget::BadUrl)?;
     let (raw_scheme, rest) = url.split_once("://").ok_or(BadTarget::BadUrl)?;
     let (authority, path_and_query) = match rest.find(['/', '?']) {
@@ -135,7 +152,7 @@ pub fn from_original_url(headers: &HeaderMap) -> Result<Asked, BadTarget> {
 }
 
 /// Traefik and Caddy: `X-Forwarded-Proto`, `-Host` and `-Uri`, each set by the proxy.
-pub fn from_forwarded(headers: &HeaderMap) -> Result<Asked, BadTarget> {
+pub fn from_forwarded(headers: &HeaderMap) -> Result<Asked<'_>, BadTarget> {
     let get = |name| single(headers, name).ok_or(BadTarget::BadUrl);
     asked(
         scheme(get(&FORWARDED_PROTO)?)?,
@@ -146,7 +163,11 @@ pub fn from_forwarded(headers: &HeaderMap) -> Result<Asked, BadTarget> {
 
 /// The built-in proxy: the request itself. An absolute request line must name the same
 /// host as `Host`.
-pub fn from_request(headers: &HeaderMap, uri: &Uri, scheme: &str) -> Result<Asked, BadTarget> {
+pub fn from_request<'a>(
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+    scheme: &'static str,
+) -> Result<Asked<'a>, BadTarget> {
     let host = single(headers, &header::HOST);
     let authority = match (uri.authority().map(|a| a.as_str()), host) {
         (Some(a), Some(h)) if !a.eq_ignore_ascii_case(h) => return Err(BadTarget::BadHost),
@@ -214,14 +235,16 @@ mod tests {
             "x-original-url",
             "https://cam.example.home/admin/secret.txt?a=1",
         ));
-        let asked = from_original_url(&headers(&nginx)).unwrap();
+        let nginx_headers = headers(&nginx);
+        let asked = from_original_url(&nginx_headers).unwrap();
         assert_eq!(asked.target.host, "cam.example.home");
         assert_eq!(asked.target.path.to_string(), "/admin/secret.txt");
-        assert_eq!(asked.url, "https://cam.example.home/admin/secret.txt?a=1");
+        assert_eq!(asked.url(), "https://cam.example.home/admin/secret.txt?a=1");
 
         let mut caddy = forged.to_vec();
         caddy.push(("x-original-url", "https://cam.example.home/public/"));
-        let asked = from_forwarded(&headers(&caddy)).unwrap();
+        let caddy_headers = headers(&caddy);
+        let asked = from_forwarded(&caddy_headers).unwrap();
         assert_eq!(asked.target.host, "other.example.home");
         assert_eq!(asked.target.path.to_string(), "/public/");
 
@@ -260,9 +283,10 @@ mod tests {
     #[test]
     fn the_built_in_proxy_reads_its_request_line_and_host() {
         let h = headers(&[("host", "Cam.Example.Home.:8080")]);
-        let asked = from_request(&h, &"/%61dmin/./x?q=1".parse().unwrap(), "https").unwrap();
+        let uri: Uri = "/%61dmin/./x?q=1".parse().unwrap();
+        let asked = from_request(&h, &uri, "https").unwrap();
         assert_eq!(asked.target.host, "cam.example.home");
-        assert_eq!(asked.url, "https://cam.example.home.:8080/admin/x?q=1");
+        assert_eq!(asked.url(), "https://cam.example.home.:8080/admin/x?q=1");
         let other: Uri = "http://other.example.home/admin".parse().unwrap();
         assert!(from_request(&h, &other, "http").is_err(), "two hosts");
         assert!(from_request(&HeaderMap::new(), &"/".parse().unwrap(), "http").is_err());
@@ -319,7 +343,7 @@ mod tests {
             if let Ok(asked) = from_forwarded(&h) {
                 prop_assert_eq!(asked.target.host.to_ascii_lowercase(), asked.target.host.clone());
                 prop_assert!(!asked.target.host.ends_with('.'));
-                prop_assert!(asked.url.starts_with("http"));
+                prop_assert!(asked.url().starts_with("http"));
             }
             let url = format!("{proto}://{host}{uri}");
             if let Ok(v) = HeaderValue::from_str(&url) {

@@ -69,7 +69,12 @@ async fn forwarded(State(state): State<WebState>, request: Request) -> Response 
     }
 }
 
-async fn answer(state: &WebState, headers: &HeaderMap, asked: &Asked, redirect: bool) -> Response {
+async fn answer(
+    state: &WebState,
+    headers: &HeaderMap,
+    asked: &Asked<'_>,
+    redirect: bool,
+) -> Response {
     let verdict = match guard::verdict(state, headers, &asked.target).await {
         Ok(v) => v,
         Err(e) => {
@@ -91,7 +96,8 @@ async fn answer(state: &WebState, headers: &HeaderMap, asked: &Asked, redirect: 
             response
         }
         Verdict::SignIn if redirect => {
-            let rd = utf8_percent_encode(&asked.url, NON_ALPHANUMERIC);
+            let url = asked.url();
+            let rd = utf8_percent_encode(&url, NON_ALPHANUMERIC);
             redirect_to(&format!("{public_url}/login?rd={rd}"))
         }
         Verdict::SignIn => empty(StatusCode::UNAUTHORIZED),

@@ -196,6 +196,19 @@ pub fn normalise_host(authority: &str) -> Result<String, BadTarget> {
     if host.is_empty() || host.ends_with('.') {
         return Err(BadTarget::BadHost);
     }
+    // The usual case, a plain name whose last label starts with a letter (no IP literal,
+    // nothing for IDNA to do), is lower-cased as it is.
+    let last_label = host.rsplit('.').next().unwrap_or(host);
+    let plain = last_label.starts_with(|c: char| c.is_ascii_alphabetic())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !host
+            .split('.')
+            .any(|l| l.is_empty() || l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")));
+    if plain {
+        return Ok(host.to_ascii_lowercase());
+    }
     // IDNA and IP literals the way browsers read them, so `CAM.example.home`, the
     // Unicode and the punycode spellings of one name are one host.
     match url::Host::parse(host) {
