@@ -8,6 +8,7 @@
 //! parameters). Case is kept; access rules decide how to compare it.
 //! Hosts: lower case, without port and without the trailing dot of a fully qualified name.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
@@ -90,6 +91,41 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'}');
 
+/// One raw segment, decoded, or why it cannot be read one way only.
+fn read_segment(raw: &str) -> Result<Cow<'_, str>, BadTarget> {
+    // Most segments are plain printable ASCII: nothing to decode, nothing to refuse.
+    if raw
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'%' | b';' | b'\\'))
+    {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let bytes: Vec<u8> = percent_decode_str(raw).collect();
+    let segment = String::from_utf8(bytes).map_err(|_| BadTarget::InvalidUtf8)?;
+    if segment.contains(['/', '\\']) {
+        return Err(BadTarget::EncodedSeparator);
+    }
+    if segment.chars().any(char::is_control) {
+        return Err(BadTarget::Control);
+    }
+    if segment.contains('%') {
+        return Err(BadTarget::DoubleEncoded);
+    }
+    // Servlet containers strip `;parameters` before they apply dot segments and drop
+    // empty segments: `/public/;x/../admin` is `/admin` to them. A segment whose name
+    // is empty, `.` or `..` once its parameters go, or a `;` that arrived encoded,
+    // reads differently there than here.
+    if let Some((name, _)) = segment.split_once(';')
+        && matches!(name, "" | "." | "..")
+    {
+        return Err(BadTarget::DotParameter);
+    }
+    if raw.contains("%3b") || raw.contains("%3B") {
+        return Err(BadTarget::EncodedSeparator);
+    }
+    Ok(Cow::Owned(segment))
+}
+
 impl NormalPath {
     /// Reads a raw request path (no query, no fragment).
     pub fn parse(raw: &str) -> Result<Self, BadTarget> {
@@ -97,36 +133,14 @@ impl NormalPath {
         let mut segments: Vec<String> = Vec::new();
         let mut trailing_slash = true;
         for raw_segment in rest.split('/') {
-            let bytes: Vec<u8> = percent_decode_str(raw_segment).collect();
-            let segment = String::from_utf8(bytes).map_err(|_| BadTarget::InvalidUtf8)?;
-            if segment.contains(['/', '\\']) {
-                return Err(BadTarget::EncodedSeparator);
-            }
-            if segment.chars().any(char::is_control) {
-                return Err(BadTarget::Control);
-            }
-            if segment.contains('%') {
-                return Err(BadTarget::DoubleEncoded);
-            }
-            // Servlet containers strip `;parameters` before they apply dot segments and drop
-            // empty segments: `/public/;x/../admin` is `/admin` to them. A segment whose name
-            // is empty, `.` or `..` once its parameters go, or a `;` that arrived encoded,
-            // reads differently there than here.
-            if let Some((name, _)) = segment.split_once(';')
-                && matches!(name, "" | "." | "..")
-            {
-                return Err(BadTarget::DotParameter);
-            }
-            if raw_segment.contains("%3b") || raw_segment.contains("%3B") {
-                return Err(BadTarget::EncodedSeparator);
-            }
-            trailing_slash = matches!(segment.as_str(), "" | "." | "..");
-            match segment.as_str() {
+            let segment = read_segment(raw_segment)?;
+            trailing_slash = matches!(&*segment, "" | "." | "..");
+            match &*segment {
                 "" | "." => {}
                 ".." => {
                     segments.pop().ok_or(BadTarget::AboveRoot)?;
                 }
-                _ => segments.push(segment),
+                _ => segments.push(segment.into_owned()),
             }
         }
         Ok(Self {
