@@ -3,6 +3,7 @@
 same run. Prints one table (Markdown) of requests/s, p50, p99 and the server's RSS.
 
     scripts/bench/load.py [--backend sqlite|postgres] [--seconds 10] [--big] [--no-build]
+                          [--forward-auth-only]
 
   forward-auth   GET /auth/verify with a valid session cookie and X-Original-URL, 64 connections, against
                  the bare axum hello (examples/hello.rs) at 64 connections: three rounds of
@@ -196,6 +197,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--big", action="store_true")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--forward-auth-only", action="store_true",
+                    help="only the forward-auth rounds against hello")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -241,6 +244,12 @@ def main():
     fa_ratio, hello_rps, fa = median_round(fa_rounds)
     row("forward-auth, 64 conn, 1,000 sessions (median of 3 rounds)", fa, "axum hello",
         fa_ratio, rss_kib(n.proc.pid))
+    if a.forward_auth_only:
+        n.stop()
+        hello.terminate()
+        report(a, rows, hello_rps, ready_s, idle_rss)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     landing = wrk(n.url("/"), a.seconds, headers=auth_header)
     row("landing page, 64 conn", landing, "axum hello", landing["rps"] / hello_rps,
         rss_kib(n.proc.pid))
@@ -345,6 +354,11 @@ def main():
         n.stop()
     hello.terminate()
 
+    report(a, rows, hello_rps, ready_s, idle_rss)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def report(a, rows, hello_rps, ready_s, idle_rss):
     print(f"\n{a.backend}, {time.strftime('%Y-%m-%d')}, {a.seconds} s per run, "
           f"{os.cpu_count()} cores\n")
     print("| what | req/s | p50 | p99 | non-2xx | baseline | ratio | RSS |")
@@ -357,7 +371,6 @@ def main():
               f"{'' if rss is None else f'{rss / 1024:.1f} MiB'} |")
     print(f"| start to ready (existing database) | | | | | | {ready_s * 1000:.0f} ms | |")
     print(f"| idle RSS after start and one sign-in (2 s later) | | | | | | | {idle_rss / 1024:.1f} MiB |")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def n_sessions(n):
