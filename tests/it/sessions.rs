@@ -4,14 +4,11 @@ use nidan::clock::Clock;
 
 use crate::common::*;
 
+/// The session token a response set.
 fn session_cookie(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .find_map(|c| c.strip_prefix("nidan_session="))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .expect("a session cookie")
+    session_pair(resp)
+        .trim_start_matches("nidan_session=")
+        .to_owned()
 }
 
 fn cookie_attributes(resp: &reqwest::Response) -> String {
