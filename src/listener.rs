@@ -100,20 +100,6 @@ impl Drop for ClientCount {
     }
 }
 
-/// IPv6 clients are counted per /64, as one subscriber usually holds a whole /64.
-fn client_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-        v4 => v4,
-    }
-}
-
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -149,7 +135,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let client = (!limits.exempt.iter().any(|net| net.contains(&peer.ip())))
-            .then(|| client_of(peer.ip()));
+            .then(|| crate::auth::client::subscriber(peer.ip()));
         let count = match client {
             Some(client) => match ClientCount::take(&clients, client, limits.max_per_client) {
                 Some(count) => Some(count),

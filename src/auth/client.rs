@@ -44,6 +44,21 @@ impl Client {
     }
 }
 
+/// The address a client is counted by: IPv6 per /64 (one subscriber usually holds a
+/// whole /64), IPv4-mapped IPv6 as IPv4.
+pub fn subscriber(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 /// What an administrator's command records as its origin.
 pub fn command_line() -> Origin {
     Origin {

@@ -11,17 +11,11 @@ pub(crate) fn account_key(email: &str) -> String {
     format!("email:{email}")
 }
 
-/// IPv6 clients are counted per /64, as one subscriber usually holds a whole /64.
+/// IPv6 clients are counted per /64 (`client::subscriber`).
 pub(crate) fn ip_key(ip: IpAddr) -> String {
-    match ip {
+    match super::client::subscriber(ip) {
         IpAddr::V4(v4) => format!("ip:{v4}"),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("ip:{v4}"),
-            None => {
-                let s = v6.segments();
-                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
+        IpAddr::V6(v6) => format!("ip:{v6}/64"),
     }
 }
 
