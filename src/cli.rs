@@ -122,11 +122,11 @@ pub struct ServeArgs {
     #[arg(long, env = "NIDAN_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
     /// Connections open at once; more wait until one closes.
-    #[arg(long, env = "NIDAN_MAX_CONNECTIONS", default_value_t = 768, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "NIDAN_MAX_CONNECTIONS", default_value_t = 384, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
     /// Connections one client address (IPv6: its /64) may hold at once; loopback and
     /// --trusted-proxy addresses are exempt.
-    #[arg(long, env = "NIDAN_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 192, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "NIDAN_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 96, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections_per_client: u32,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     #[arg(long, env = "NIDAN_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]

@@ -204,9 +204,12 @@ fn drop_nidan_set_cookies(headers: &mut HeaderMap) {
         .get_all(header::SET_COOKIE)
         .iter()
         .filter(|v| {
-            let bytes = v.as_bytes();
-            let name = bytes.split(|b| *b == b'=').next().unwrap_or(bytes);
-            !is_nidan_cookie(String::from_utf8_lossy(name).trim())
+            // `=nidan_session=S` has an empty name: browsers keep it and send back
+            // `nidan_session=S`. Its value's name counts then.
+            let text = String::from_utf8_lossy(v.as_bytes());
+            let pair = text.split(';').next().unwrap_or_default();
+            let pair = pair.trim_start_matches(|c: char| c == '=' || c.is_whitespace());
+            !is_nidan_cookie(pair.split('=').next().unwrap_or_default().trim())
         })
         .cloned()
         .collect();

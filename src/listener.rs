@@ -36,9 +36,10 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
-            // Three quarters of the usual 1,024 open files, leaving room for the database.
-            max_connections: 768,
-            max_per_client: 192,
+            // Under the usual limit of 1,024 open files even when every connection also holds
+            // one to an app behind the built-in proxy, with room left for the database.
+            max_connections: 384,
+            max_per_client: 96,
             exempt: ["127.0.0.0/8", "::1/128"]
                 .iter()
                 .filter_map(|net| net.parse().ok())
@@ -134,6 +135,9 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Dual-stack listeners see IPv4 clients as ::ffff:a.b.c.d: one spelling per client,
+        // for the exemptions, the counts and everything downstream (trusted proxies).
+        let peer = std::net::SocketAddr::new(peer.ip().to_canonical(), peer.port());
         let client = (!limits.exempt.iter().any(|net| net.contains(&peer.ip())))
             .then(|| crate::auth::client::subscriber(peer.ip()));
         let count = match client {

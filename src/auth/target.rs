@@ -28,6 +28,8 @@ pub enum BadTarget {
     DoubleEncoded,
     #[error("the path climbs above the root")]
     AboveRoot,
+    #[error("the path has an empty segment before a `..`")]
+    EmptyBeforeDots,
     #[error("the path holds a segment that is empty or a dot once its ;parameters go")]
     DotParameter,
     #[error("the host is missing or malformed")]
@@ -132,11 +134,16 @@ impl NormalPath {
         let rest = raw.strip_prefix('/').ok_or(BadTarget::NotAbsolute)?;
         let mut segments: Vec<String> = Vec::new();
         let mut trailing_slash = true;
+        let mut empty_seen = false;
         for raw_segment in rest.split('/') {
             let segment = read_segment(raw_segment)?;
             trailing_slash = matches!(&*segment, "" | "." | "..");
             match &*segment {
-                "" | "." => {}
+                "" => empty_seen = true,
+                "." => {}
+                // `/admin//../public`: servers that merge `//` read `/public`, URL parsers
+                // (WHATWG: Node, Deno) keep the empty segment and read `/admin/public`.
+                ".." if empty_seen => return Err(BadTarget::EmptyBeforeDots),
                 ".." => {
                     segments.pop().ok_or(BadTarget::AboveRoot)?;
                 }

@@ -161,9 +161,11 @@ pub fn router(
             crate::gateway::layer,
         ))
     };
-    app.layer(middleware::from_fn_with_state(
-        state.clone(),
-        metrics::observe,
-    ))
-    .with_state(state)
+    // Outside the built-in proxy too: every reader of nidan's cookies sees them once or not at all.
+    app.layer(middleware::from_fn(session::drop_repeated_cookies))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::observe,
+        ))
+        .with_state(state)
 }

@@ -82,6 +82,59 @@ pub fn cookie_in<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&
         })
 }
 
+/// A cookie of nidan's sent twice (one of them planted, say by a sibling host under the
+/// cookie domain or by the guarded app) is not guessed at: neither copy is read. Browsers
+/// order cookies by path length and age, which a planter can choose.
+pub async fn drop_repeated_cookies(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(kept) = without_repeated_nidan_cookies(req.headers()) {
+        let headers = req.headers_mut();
+        headers.remove(axum::http::header::COOKIE);
+        if let Ok(value) = axum::http::HeaderValue::from_str(&kept)
+            && !kept.is_empty()
+        {
+            headers.insert(axum::http::header::COOKIE, value);
+        }
+    }
+    next.run(req).await
+}
+
+/// The Cookie header without any nidan cookie that appears more than once; `None` when
+/// nothing repeats (the usual case: nothing is rewritten).
+fn without_repeated_nidan_cookies(headers: &axum::http::HeaderMap) -> Option<String> {
+    let pairs: Vec<&str> = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let name = |pair: &str| {
+        pair.split_once('=')
+            .map_or(pair, |(n, _)| n)
+            .trim()
+            .to_owned()
+    };
+    let names: Vec<String> = pairs.iter().map(|p| name(p)).collect();
+    let repeated =
+        |n: &String| n.starts_with("nidan_") && names.iter().filter(|m| *m == n).count() > 1;
+    if !names.iter().any(repeated) {
+        return None;
+    }
+    Some(
+        pairs
+            .iter()
+            .zip(&names)
+            .filter(|(_, n)| !repeated(n))
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
 /// The signed-in account, when there is one.
 pub struct MaybeUser(pub Option<SignedIn>);
 
@@ -159,6 +212,25 @@ mod tests {
         assert_eq!(cookie_in(&headers, SESSION_COOKIE), Some("tok"));
         assert_eq!(cookie_in(&headers, "c"), Some("3"));
         assert_eq!(cookie_in(&headers, "nidan"), None);
+    }
+
+    #[test]
+    fn a_nidan_cookie_sent_twice_is_read_neither_way() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append("cookie", "a=1; nidan_session=OWNER".parse().unwrap());
+        assert_eq!(without_repeated_nidan_cookies(&headers), None);
+        headers.append("cookie", "nidan_session =EVIL; b=2".parse().unwrap());
+        assert_eq!(
+            without_repeated_nidan_cookies(&headers).unwrap(),
+            "a=1; b=2"
+        );
+        let mut app = axum::http::HeaderMap::new();
+        app.append("cookie", "theme=1; theme=2".parse().unwrap());
+        assert_eq!(
+            without_repeated_nidan_cookies(&app),
+            None,
+            "the app's own are its own"
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ async fn start_upstream(go: Arc<Notify>) -> SocketAddr {
                             "nidan_device=PLANTEDPLANTEDPLANTEDPLANTEDPLANTEDPLANTED123; Path=/",
                         ),
                         ("set-cookie", "NIDAN_session=x; Path=/"),
+                        // An empty name: browsers send this back as `nidan_session=S`.
+                        ("set-cookie", "=nidan_session=S; Path=/"),
                         ("set-cookie", "theme=dark; Path=/"),
                     ]),
                     "planted",

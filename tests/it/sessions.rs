@@ -184,3 +184,80 @@ async fn a_short_idle_timeout_keeps_a_busy_session_and_ends_a_quiet_one() {
     app.clock.advance(20);
     assert_is_redirect_to(&app.get("/mypage").await, "/login?next=%2Fmypage");
 }
+
+#[tokio::test]
+async fn a_session_cookie_sent_twice_is_read_neither_way() {
+    let app = TestApp::with_admin().await;
+    let out = app.cli(
+        &["user", "add", "other@example.jp", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let login = app.url("/login");
+    let sign_in = |email: &'static str| {
+        let login = login.clone();
+        async move {
+            let fields = [("email", email), ("password", PASSWORD)];
+            session_cookie(&post_form(&client(), &login, &login, &fields).await)
+        }
+    };
+    let owner = sign_in(ADMIN_EMAIL).await;
+    let other = sign_in("other@example.jp").await;
+    let me = |cookie: String| {
+        let url = app.url("/api/v1/me");
+        async move {
+            client()
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(me(format!("nidan_session={owner}")).await, 200);
+    // A second one planted after the owner's: neither is taken (before, the last one was).
+    assert_eq!(
+        me(format!("nidan_session={owner}; nidan_session={other}")).await,
+        401
+    );
+    assert_eq!(
+        me(format!(
+            "a=1; nidan_session={other}; nidan_session ={owner}"
+        ))
+        .await,
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_dual_stack_listener_sees_ipv4_clients_as_ipv4() {
+    let app = spawn_in(AppData::new().await, |d| {
+        let mut c = config(d);
+        c.listen = "[::]:0".parse().unwrap();
+        c
+    })
+    .await;
+    let port = app.base.rsplit(':').next().unwrap().to_owned();
+    let login = format!("http://127.0.0.1:{port}/login");
+    let out = app.cli(
+        &["user", "add", ADMIN_EMAIL, "--password-stdin"],
+        Some(PASSWORD),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let resp = post_form(
+        &client(),
+        &login,
+        &login,
+        &[("email", ADMIN_EMAIL), ("password", "wrong password")],
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    let as_ipv4 = app
+        .db_i64(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'sign_in_failed' AND ip = '127.0.0.1'",
+        )
+        .await;
+    assert_eq!(as_ipv4, 1, "recorded as 127.0.0.1, not ::ffff:127.0.0.1");
+}
