@@ -283,3 +283,43 @@ async fn one_client_cannot_hold_every_connection() {
         200
     );
 }
+
+/// A page's title is plain words: it goes into tabs, bookmarks and history.
+fn assert_plain_title(page: &scraper::Html, path: &str) {
+    let title = text(page, "title");
+    assert!(
+        title.ends_with("nidan") && title.chars().count() < 60,
+        "{path}: {title:?}"
+    );
+    assert!(!title.contains(['<', '>']), "{path}: {title:?}");
+    if let Some(token) = csrf_token(page) {
+        assert!(
+            !title.contains(&token),
+            "{path}: the CSRF token in the title"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_page_title_is_plain_text() {
+    let app = TestApp::with_admin().await;
+    for path in ["/login", "/login?lang=en", "/no-such-page"] {
+        let (_, page) = get_html(&client(), &app.url(path)).await;
+        assert_plain_title(&page, path);
+    }
+    app.login(ADMIN_EMAIL, PASSWORD).await;
+    for path in ["/", "/mypage", "/mypage/2fa/setup"] {
+        let (_, page) = app.get_html(path).await;
+        assert_plain_title(&page, path);
+    }
+    app.enable_2fa().await;
+    for path in ["/mypage", "/mypage/2fa/disable", "/mypage/2fa/backup-codes"] {
+        let (_, page) = app.get_html(path).await;
+        assert_plain_title(&page, path);
+    }
+    let waiting = app.password_step().await;
+    for path in ["/login/2fa", "/login/backup"] {
+        let (_, page) = get_html(&waiting, &app.url(path)).await;
+        assert_plain_title(&page, path);
+    }
+}
