@@ -77,10 +77,10 @@ pub async fn negotiate(mut req: Request, next: Next) -> Response {
                 .and_then(|c| Lang::from_code(c.value()))
         })
         .or_else(|| {
-            req.headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Lang::from_accept_language)
+            // A browser that asks for neither reads English better than Japanese; one that
+            // asks for nothing gets the manual's Japanese.
+            let asked = req.headers().get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
+            Some(Lang::from_accept_language(asked).unwrap_or(Lang::En))
         })
         .unwrap_or_default();
     req.extensions_mut().insert(lang);

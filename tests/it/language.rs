@@ -38,6 +38,21 @@ async fn accept_language_decides_when_nothing_was_chosen() {
         .await
         .unwrap();
     let page = scraper::Html::parse_document(&fr.text().await.unwrap());
+    assert_eq!(
+        text(&page, "h1"),
+        "Sign in",
+        "neither ja nor en asked: English"
+    );
+    let ja = client()
+        .get(app.url("/login"))
+        .header("accept-language", "fr-FR, ja;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    let page = scraper::Html::parse_document(&ja.text().await.unwrap());
+    assert_eq!(text(&page, "h1"), "ログイン");
+    // No preference at all: the manual's Japanese.
+    let (_, page) = get_html(&client(), &app.url("/login")).await;
     assert_eq!(text(&page, "h1"), "ログイン");
 }
 
