@@ -67,6 +67,31 @@ fn lang_from_query(query: Option<&str>) -> Option<Lang> {
         .and_then(Lang::from_code)
 }
 
+tokio::task_local! {
+    /// The link to this very page in the other language, for the page being rendered.
+    static OTHER_LANG_HREF: String;
+}
+
+/// This page's query with `lang` switched: `rd` and `next` survive a change of language.
+fn other_lang_href(query: Option<&str>, other: Lang) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    pairs.retain(|(k, _)| k != "lang");
+    pairs.push(("lang".to_owned(), other.code().to_owned()));
+    format!(
+        "?{}",
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    )
+}
+
+/// The other-language link of the page being rendered (`?lang=xx` outside a request).
+pub fn current_other_lang_href(lang: Lang) -> String {
+    OTHER_LANG_HREF
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| lang.texts().other_lang_query.to_owned())
+}
+
 /// Puts the request's `Lang` into its extensions; remembers an explicit choice in a cookie.
 pub async fn negotiate(mut req: Request, next: Next) -> Response {
     let chosen = lang_from_query(req.uri().query());
@@ -84,7 +109,9 @@ pub async fn negotiate(mut req: Request, next: Next) -> Response {
         })
         .unwrap_or_default();
     req.extensions_mut().insert(lang);
-    let mut response = next.run(req).await;
+    let other = if lang == Lang::Ja { Lang::En } else { Lang::Ja };
+    let href = other_lang_href(req.uri().query(), other);
+    let mut response = OTHER_LANG_HREF.scope(href, next.run(req)).await;
     if let Some(lang) = chosen {
         let cookie = Cookie::build((LANG_COOKIE, lang.code()))
             .path("/")

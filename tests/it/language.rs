@@ -72,3 +72,31 @@ async fn error_messages_follow_the_language() {
     assert_eq!(text(&page, "#two-step-heading"), "Two-step verification");
     assert_eq!(text(&page, "#two-step-state"), "Off");
 }
+
+#[tokio::test]
+async fn switching_language_keeps_the_way_back() {
+    let app = spawn_in(AppData::new().await, |d| {
+        let mut c = config(d);
+        c.allowed_redirect_domains = vec!["example.home".into()];
+        c
+    })
+    .await;
+    let rd = "https://cam.example.home/live?cam=2";
+    let (_, page) = app
+        .get_html("/login?rd=https%3A%2F%2Fcam.example.home%2Flive%3Fcam%3D2&lang=ja")
+        .await;
+    let href = attr(&page, "a.lang", "href").unwrap();
+    assert_eq!(
+        href,
+        "?rd=https%3A%2F%2Fcam.example.home%2Flive%3Fcam%3D2&lang=en"
+    );
+    // The English page still knows where to go after sign-in.
+    let (_, page) = app.get_html(&format!("/login{href}")).await;
+    assert_eq!(text(&page, "h1"), "Sign in");
+    assert_eq!(attr(&page, "input[name=rd]", "value").as_deref(), Some(rd));
+    let (_, page) = app.get_html("/login?next=%2Fmypage").await;
+    assert_eq!(
+        attr(&page, "a.lang", "href").as_deref(),
+        Some("?next=%2Fmypage&lang=ja")
+    );
+}

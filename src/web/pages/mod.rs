@@ -36,6 +36,8 @@ pub struct Chrome {
     pub t: &'static Texts,
     pub csrf_token: String,
     pub signed_in: bool,
+    /// This page in the other language, its query (`rd`, `next`) kept.
+    pub other_lang_href: String,
 }
 
 impl Chrome {
@@ -44,6 +46,7 @@ impl Chrome {
             t: lang.texts(),
             csrf_token: csrf.0,
             signed_in,
+            other_lang_href: super::i18n::current_other_lang_href(lang),
         }
     }
 }
