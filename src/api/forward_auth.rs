@@ -1,6 +1,6 @@
 //! Forward-auth: may the request a reverse proxy is holding go through to the guarded app?
-//! `/auth/verify` for nginx's `auth_request` (reads `X-Original-URL`; answers 200, 401 or
-//! 403 and leaves the redirect to nginx) and `/auth/forward` for Traefik's and Caddy's
+//! `/auth/verify` for nginx's `auth_request` (reads `X-Original-URL`; answers 200, or 401 or
+//! 403 with a Location that nginx's error_page follows) and `/auth/forward` for Traefik's and Caddy's
 //! forward-auth (reads `X-Forwarded-Proto/-Host/-Uri`; answers 200 or a 302 to sign-in).
 //! A target that stays ambiguous gets 400. Always an empty body, so that nginx keeps its
 //! upstream connection alive.
@@ -33,15 +33,13 @@ fn empty(status: StatusCode) -> Response {
     response
 }
 
-fn redirect_to(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(value) => {
-            let mut response = empty(StatusCode::FOUND);
-            response.headers_mut().insert(header::LOCATION, value);
-            response
-        }
-        Err(_) => empty(StatusCode::UNAUTHORIZED),
+/// An empty answer pointing at `location`: a redirect, or nginx's 401/403 with the way on.
+fn to(status: StatusCode, location: &str) -> Response {
+    let mut response = empty(status);
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
     }
+    response
 }
 
 fn refused(headers: &HeaderMap, why: &BadTarget) -> Response {
@@ -95,15 +93,25 @@ async fn answer(
                 .extend(guard::identity_headers(user.as_ref()));
             response
         }
-        Verdict::SignIn if redirect => {
+        // nginx (no redirect) gets 401/403 with the same Location: its error_page sends the
+        // browser there, since nginx itself cannot percent-encode the way back.
+        Verdict::SignIn => {
             let url = asked.url();
             let rd = utf8_percent_encode(&url, NON_ALPHANUMERIC);
-            redirect_to(&format!("{public_url}/login?rd={rd}"))
+            let status = if redirect {
+                StatusCode::FOUND
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            to(status, &format!("{public_url}/login?rd={rd}"))
         }
-        Verdict::SignIn => empty(StatusCode::UNAUTHORIZED),
-        Verdict::SetUpTwoFactor if redirect => {
-            redirect_to(&format!("{public_url}/mypage/2fa/setup"))
+        Verdict::SetUpTwoFactor => {
+            let status = if redirect {
+                StatusCode::FOUND
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            to(status, &format!("{public_url}/mypage/2fa/setup"))
         }
-        Verdict::SetUpTwoFactor => empty(StatusCode::FORBIDDEN),
     }
 }

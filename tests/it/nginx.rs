@@ -120,12 +120,15 @@ async fn sign_in_through_nginx_with_password_and_code() {
     let viewer = start_viewer().await;
     let (_nginx, cam) = start_nginx(&app.base, viewer).await;
 
-    // Signed out: nginx sends the browser to nidan's sign-in, with the way back.
+    // Signed out: nginx sends the browser to nidan's sign-in, with the whole way back
+    // (nidan encodes it: nginx cannot, and a raw `&` would cut the query short).
     let browser = client();
-    let resp = browser.get(format!("{cam}/live")).send().await.unwrap();
+    let back = format!("{cam}/live?x=1&y=2");
+    let resp = browser.get(&back).send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let to_login = location(resp.headers()).to_owned();
-    assert_eq!(to_login, format!("{}/login?rd={cam}/live", app.base));
+    let encoded = percent_encoding::utf8_percent_encode(&back, percent_encoding::NON_ALPHANUMERIC);
+    assert_eq!(to_login, format!("{}/login?rd={encoded}", app.base));
 
     // Password, then the code, then back to the viewer.
     let resp = post_form(
@@ -135,7 +138,7 @@ async fn sign_in_through_nginx_with_password_and_code() {
         &[
             ("email", ADMIN_EMAIL),
             ("password", PASSWORD),
-            ("rd", &format!("{cam}/live")),
+            ("rd", &back),
         ],
     )
     .await;
@@ -144,7 +147,7 @@ async fn sign_in_through_nginx_with_password_and_code() {
     let resp = app
         .send_code(&browser, "/login/2fa", &app.code_now(&enrolled.secret))
         .await;
-    assert_is_redirect_to(&resp, &format!("{cam}/live"));
+    assert_is_redirect_to(&resp, &back);
     let resp = browser.get(format!("{cam}/live")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
