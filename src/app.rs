@@ -34,8 +34,8 @@ pub enum AppError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("invalid public URL {0:?}: it must start with http:// or https://")]
-    PublicUrl(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailSetupError),
 }
@@ -79,6 +79,7 @@ pub async fn prepare(
 impl App {
     /// Prepares everything, binds `config.listen` (port 0 picks a free one) and serves.
     pub async fn spawn(config: Config, clock: Arc<dyn Clock>) -> Result<RunningApp, AppError> {
+        config.check()?;
         let (auth, key) = prepare(&config, clock).await?;
         let setup_token = auth.prepare_setup().await?;
 
@@ -91,7 +92,9 @@ impl App {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 url.trim_end_matches('/').to_owned()
             }
-            Some(url) => return Err(AppError::PublicUrl(url.clone())),
+            Some(url) => {
+                return Err(crate::config::ConfigError::PublicUrlScheme(url.clone()).into());
+            }
             None => format!("http://{addr}"),
         };
         let setup_url = setup_token.map(|t| format!("{public_url}/setup/{t}"));

@@ -80,6 +80,73 @@ impl Config {
     }
 }
 
+/// A configuration that cannot work, said in one line with the flag to set.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("public-url {0:?} must start with http:// or https://")]
+    PublicUrlScheme(String),
+    #[error(
+        "--listen {0} without --public-url: the setup link and the way back after sign-in would name {0}; set --public-url to the address people open"
+    )]
+    UnspecifiedListen(SocketAddr),
+    #[error(
+        "--cookie-domain {domain} does not cover the public URL's host {host}: browsers would refuse the session cookie; set --cookie-domain to a domain {host} is under"
+    )]
+    CookieDomainMissesPublicUrl { domain: String, host: String },
+    #[error(
+        "--upstream {upstream} is on another host than the public URL ({host}): the session cookie set there never reaches {upstream}, and people would go round between sign-in and the app; set --cookie-domain to a domain both are under"
+    )]
+    UpstreamOutsideCookie { upstream: String, host: String },
+}
+
+fn under(host: &str, domain: &str) -> bool {
+    let domain = domain.trim_start_matches('.').to_ascii_lowercase();
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+impl Config {
+    /// Refuses what cannot work, before anything starts (`serve` and `config check` alike).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let public_host = match &self.public_url {
+            Some(url) => {
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"))
+                    .ok_or_else(|| ConfigError::PublicUrlScheme(url.clone()))?;
+                let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+                crate::auth::target::normalise_host(authority)
+                    .map_err(|_| ConfigError::PublicUrlScheme(url.clone()))?
+            }
+            None if self.listen.ip().is_unspecified() => {
+                return Err(ConfigError::UnspecifiedListen(self.listen));
+            }
+            None => self.listen.ip().to_string(),
+        };
+        if let Some(domain) = &self.cookie_domain
+            && !under(&public_host, domain)
+        {
+            return Err(ConfigError::CookieDomainMissesPublicUrl {
+                domain: domain.clone(),
+                host: public_host,
+            });
+        }
+        for upstream in &self.upstreams {
+            let Some(host) = &upstream.host else { continue };
+            let covered = match &self.cookie_domain {
+                Some(domain) => under(host, domain),
+                None => *host == public_host,
+            };
+            if !covered {
+                return Err(ConfigError::UpstreamOutsideCookie {
+                    upstream: host.clone(),
+                    host: public_host,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn default_database_url(data_dir: &Path) -> String {
     format!("sqlite://{}", data_dir.join("nidan.db").display())
 }
@@ -87,6 +154,39 @@ pub fn default_database_url(data_dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configurations_that_cannot_work_are_refused() {
+        let mut c = Config::new("/d");
+        assert_eq!(c.check(), Ok(()));
+        c.listen = "0.0.0.0:8080".parse().unwrap();
+        assert!(matches!(c.check(), Err(ConfigError::UnspecifiedListen(_))));
+        c.public_url = Some("https://login.example.home".into());
+        assert_eq!(c.check(), Ok(()));
+        c.upstreams = vec!["cam.example.home=http://127.0.0.1:5000".parse().unwrap()];
+        assert!(matches!(
+            c.check(),
+            Err(ConfigError::UpstreamOutsideCookie { .. })
+        ));
+        c.cookie_domain = Some("example.home".into());
+        assert_eq!(c.check(), Ok(()));
+        c.cookie_domain = Some("other.home".into());
+        assert!(matches!(
+            c.check(),
+            Err(ConfigError::CookieDomainMissesPublicUrl { .. })
+        ));
+        c.cookie_domain = Some("login.example.home".into());
+        assert!(matches!(
+            c.check(),
+            Err(ConfigError::UpstreamOutsideCookie { .. })
+        ));
+        c.public_url = Some("ftp://x".into());
+        assert!(matches!(c.check(), Err(ConfigError::PublicUrlScheme(_))));
+        let mut same = Config::new("/d");
+        same.public_url = Some("https://cam.example.home".into());
+        same.upstreams = vec!["cam.example.home=http://127.0.0.1:5000".parse().unwrap()];
+        assert_eq!(same.check(), Ok(()), "one host needs no cookie domain");
+    }
 
     #[test]
     fn sqlite_in_the_data_dir_by_default() {

@@ -203,11 +203,7 @@ fn config_check(
     file: Option<&ConfigFile>,
 ) -> anyhow::Result<()> {
     let config = serve_config(store, args);
-    if let Some(url) = &config.public_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        bail!("public-url {url:?} must start with http:// or https://");
-    }
+    config.check()?;
     if let Some(url) = &config.smtp_url {
         use secrecy::ExposeSecret;
         nidan::mail::SmtpNotifier::new(url.expose_secret(), &config.smtp_from)?;

@@ -118,6 +118,9 @@ impl TestApp {
     pub async fn with_admin_in(make: impl FnOnce(&AppData) -> Config) -> TestApp {
         let app = spawn_in(AppData::new().await, make).await;
         let setup = app.setup_url.clone().expect("fresh app offers setup");
+        // Under a public URL that names another host, the link's path on this server.
+        let path = &setup[setup.find("/setup/").expect("a setup path")..];
+        let setup = app.url(path);
         let browser = client();
         let resp = post_form(
             &browser,

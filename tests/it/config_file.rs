@@ -102,6 +102,17 @@ fn bad_configuration_is_refused_in_one_line() {
         ("session-lifetime = \"forever\"", "forever"),
         ("public-url = \"ftp://x\"", "must start with http"),
         ("smtp-url = \"gopher://x\"", "smtp-url"),
+        // Configurations that cannot work: a loop between sign-in and the app, a cookie no
+        // browser would store, a setup link naming 0.0.0.0.
+        (
+            "public-url = \"https://login.example.home\"\nupstream = [\"cam.example.home=http://127.0.0.1:5000\"]",
+            "set --cookie-domain",
+        ),
+        (
+            "public-url = \"https://login.example.home\"\ncookie-domain = \"other.home\"",
+            "does not cover",
+        ),
+        ("listen = \"0.0.0.0:8080\"", "set --public-url"),
     ] {
         std::fs::write(&file, content).unwrap();
         let out = nidan(&["config", "check", "--config", file_arg], &[]);

@@ -181,6 +181,7 @@ async fn the_cookie_domain_covers_subdomains_and_require_2fa_sends_to_set_up() {
     let app = TestApp::with_admin_in(|d| {
         let mut c = guarded(d);
         c.cookie_domain = Some("example.home".into());
+        c.public_url = Some("http://login.example.home".into());
         c.access.require_two_factor = true;
         c
     })

@@ -181,6 +181,7 @@ async fn a_host_upstream_sends_strangers_to_sign_in_with_the_way_back() {
     let app = spawn_in(AppData::new().await, move |d| {
         let mut c = config(d);
         c.public_url = Some("http://login.example.home".into());
+        c.cookie_domain = Some("example.home".into());
         c.upstreams = vec![
             format!("cam.example.home=http://{upstream}")
                 .parse()

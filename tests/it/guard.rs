@@ -275,6 +275,7 @@ async fn the_proxys_own_answers_carry_the_security_headers_and_keep_https() {
     let app = spawn_in(AppData::new().await, move |d| {
         let mut c = config(d);
         c.public_url = Some("https://login.example.home".into());
+        c.cookie_domain = Some("example.home".into());
         c.upstreams = vec![
             format!("cam.example.home=http://{upstream}")
                 .parse()
@@ -426,6 +427,8 @@ async fn the_corpus_of_hostile_paths_is_read_once_everywhere() {
                 .parse()
                 .unwrap(),
         ];
+        c.public_url = Some("http://login.example.home".into());
+        c.cookie_domain = Some("example.home".into());
         c.access.rules = vec!["*/public=bypass".parse().unwrap()];
         c
     })

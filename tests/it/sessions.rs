@@ -236,6 +236,7 @@ async fn a_dual_stack_listener_sees_ipv4_clients_as_ipv4() {
     let app = spawn_in(AppData::new().await, |d| {
         let mut c = config(d);
         c.listen = "[::]:0".parse().unwrap();
+        c.public_url = Some("http://127.0.0.1".into());
         c
     })
     .await;
