@@ -36,6 +36,14 @@ pub enum AppError {
     },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(
+        "no nidan database at {0}: give the --data-dir (or --database-url) of an installation, or start one with `nidan migrate`"
+    )]
+    NoDatabase(std::path::PathBuf),
+    #[error(
+        "no server key at {0} and no NIDAN_SECRET_KEY: restore the key that belongs to this database (a new one cannot read it)"
+    )]
+    NoKey(std::path::PathBuf),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailSetupError),
 }
@@ -55,12 +63,25 @@ pub struct RunningApp {
     background: Vec<JoinHandle<()>>,
 }
 
+/// Whether a command may start a new installation (`serve`, `migrate`) or works on an
+/// existing one only (every other command): run in the wrong directory, or against a restored
+/// database without its key, it must change nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installation {
+    CreateIfMissing,
+    Existing,
+}
+
 /// Data directory, server key, database (migrated, key checked): what `serve` and the
 /// CLI's commands both start from.
 pub async fn prepare(
     config: &Config,
     clock: Arc<dyn Clock>,
+    installation: Installation,
 ) -> Result<(AuthService, ServerKey), AppError> {
+    if installation == Installation::Existing {
+        check_existing(config)?;
+    }
     create_data_dir(&config.data_dir)?;
     let key = ServerKey::load(
         config.secret_key.as_ref().map(|s| s.expose_secret()),
@@ -80,7 +101,7 @@ impl App {
     /// Prepares everything, binds `config.listen` (port 0 picks a free one) and serves.
     pub async fn spawn(config: Config, clock: Arc<dyn Clock>) -> Result<RunningApp, AppError> {
         config.check()?;
-        let (auth, key) = prepare(&config, clock).await?;
+        let (auth, key) = prepare(&config, clock, Installation::CreateIfMissing).await?;
         let setup_token = auth.prepare_setup().await?;
 
         let (listener, addr) = bind(config.listen).await?;
@@ -191,6 +212,27 @@ async fn prune_forever(auth: AuthService, retention: Duration, every: Duration) 
             Err(e) => tracing::warn!(error = %e, "pruning failed; will try again"),
         }
     }
+}
+
+/// The database and its key are there: nothing is created in their place.
+fn check_existing(config: &Config) -> Result<(), AppError> {
+    let url = config.database_url();
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let file = std::path::Path::new(rest.split('?').next().unwrap_or(rest));
+        if !file.exists() {
+            return Err(AppError::NoDatabase(file.to_owned()));
+        }
+    } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(StoreError::UnsupportedUrl(url).into());
+    }
+    let key = config.data_dir.join(crate::crypto::KEY_FILE_NAME);
+    if config.secret_key.is_none() && !key.exists() {
+        return Err(AppError::NoKey(key));
+    }
+    Ok(())
 }
 
 pub fn create_data_dir(path: &std::path::Path) -> Result<(), AppError> {

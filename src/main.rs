@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 
 use nidan::App;
+use nidan::app::Installation;
 use nidan::auth::AuthPolicy;
 use nidan::cli::{
     AuditArgs, Cli, Command, ConfigCommand, LogFormat, ServeArgs, StoreArgs, UserCommand,
@@ -102,7 +103,12 @@ async fn run(cli: Cli, matches: &ArgMatches, file: Option<&ConfigFile>) -> anyho
         Command::Serve(args) => serve(cli.store, args).await,
         Command::Migrate => {
             let config = store_config(cli.store);
-            nidan::app::prepare(&config, Arc::new(SystemClock)).await?;
+            nidan::app::prepare(
+                &config,
+                Arc::new(SystemClock),
+                Installation::CreateIfMissing,
+            )
+            .await?;
             println!(
                 "database is up to date: {}",
                 redact_url(&config.database_url())
@@ -113,8 +119,12 @@ async fn run(cli: Cli, matches: &ArgMatches, file: Option<&ConfigFile>) -> anyho
             if file.exists() {
                 bail!("{} exists already: name a new file", file.display());
             }
-            let (auth, _) =
-                nidan::app::prepare(&store_config(cli.store), Arc::new(SystemClock)).await?;
+            let (auth, _) = nidan::app::prepare(
+                &store_config(cli.store),
+                Arc::new(SystemClock),
+                Installation::Existing,
+            )
+            .await?;
             auth.backup(&file).await?;
             println!("backed up to {}", file.display());
             Ok(())
@@ -302,7 +312,12 @@ fn store_config(store: StoreArgs) -> Config {
 }
 
 async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()> {
-    let (auth, _) = nidan::app::prepare(&store_config(store_args), Arc::new(SystemClock)).await?;
+    let (auth, _) = nidan::app::prepare(
+        &store_config(store_args),
+        Arc::new(SystemClock),
+        Installation::Existing,
+    )
+    .await?;
     match command {
         UserCommand::Add {
             email,
@@ -361,7 +376,12 @@ async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()>
 }
 
 async fn audit(store_args: StoreArgs, args: AuditArgs) -> anyhow::Result<()> {
-    let (auth, _) = nidan::app::prepare(&store_config(store_args), Arc::new(SystemClock)).await?;
+    let (auth, _) = nidan::app::prepare(
+        &store_config(store_args),
+        Arc::new(SystemClock),
+        Installation::Existing,
+    )
+    .await?;
     let since = auth.now() - i64::try_from(args.since.as_secs()).unwrap_or(i64::MAX / 2);
     let events = auth
         .audit_log(args.user.as_deref(), since, i64::from(args.limit))

@@ -224,6 +224,7 @@ def main():
                                       "postgres://postgres@127.0.0.1:5432/nidan_bench")
         fresh_postgres(database_url)
     n = Nidan(work, database_url)
+    n.cli("migrate")
     n.cli("user", "add", EMAIL, "--password-stdin", stdin=PASSWORD)
     n.seed(accounts=100, sessions=999)  # with the bench session: 1,000
     n.start()

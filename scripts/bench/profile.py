@@ -41,6 +41,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="nidan-profile-")
     n = load.Nidan(work, None)
+    n.cli("migrate")
     n.cli("user", "add", load.EMAIL, "--password-stdin", stdin=load.PASSWORD)
     n.port = load.free_port()
     out = os.path.join(work, "callgrind.out")

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-pub use key::{KeyError, ServerKey};
+pub use key::{KEY_FILE_NAME, KeyError, ServerKey};
 pub use password::PasswordHasher;
 pub use seal::{SealError, Sealer};
 pub use token::{TokenHash, new_token, token_hash};

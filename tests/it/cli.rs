@@ -192,3 +192,40 @@ fn an_unusable_database_url_is_one_line() {
     );
     assert_cli_fails(&out, "unsupported database URL");
 }
+
+#[test]
+fn commands_other_than_serve_and_migrate_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let m = missing.to_str().unwrap();
+    let add = [
+        "user",
+        "add",
+        "x@example.jp",
+        "--password-stdin",
+        "--data-dir",
+        m,
+    ];
+    assert_cli_fails(&run_cli(&add, Some(PASSWORD)), "no nidan database");
+    assert_cli_fails(
+        &run_cli(&["user", "list", "--data-dir", m], None),
+        "nidan migrate",
+    );
+    assert!(!missing.exists(), "nothing created in the wrong place");
+
+    // A restored database without its key: refused, and no new key written in its place.
+    let d = dir.path().join("data");
+    let d = d.to_str().unwrap();
+    assert!(
+        run_cli(&["migrate", "--data-dir", d], None)
+            .status
+            .success()
+    );
+    let key = dir.path().join("data/secret.key");
+    std::fs::remove_file(&key).unwrap();
+    assert_cli_fails(
+        &run_cli(&["user", "list", "--data-dir", d], None),
+        "no server key",
+    );
+    assert!(!key.exists(), "no new key written");
+}
