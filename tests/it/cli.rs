@@ -229,3 +229,15 @@ fn commands_other_than_serve_and_migrate_create_nothing() {
     );
     assert!(!key.exists(), "no new key written");
 }
+
+#[test]
+fn a_port_in_use_is_said_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run_cli(&["serve", "--listen", &addr, "--data-dir", d], None);
+    assert_cli_fails(&out, "cannot listen on");
+    let err = stderr(&out);
+    assert_eq!(err.matches("Address already in use").count(), 1, "{err}");
+}
