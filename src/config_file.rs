@@ -20,9 +20,14 @@ pub enum ConfigFileError {
     #[error("{path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error(
-        "{path}: unknown key {key:?} (the keys are the flags of `nidan serve`, e.g. listen, public-url)"
+        "{path}: unknown key {key:?}{hint} (the keys are the flags of `nidan serve`, e.g. listen, public-url)"
     )]
-    UnknownKey { path: PathBuf, key: String },
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        /// `; did you mean "…"?` when a key is close.
+        hint: String,
+    },
     #[error("{path}: {key} must be a string, number, boolean or a list of them")]
     BadValue { path: PathBuf, key: String },
 }
@@ -95,6 +100,9 @@ impl ConfigFile {
                 return Err(ConfigFileError::UnknownKey {
                     path: self.path.clone(),
                     key: key.clone(),
+                    hint: closest_key(&command, key)
+                        .map(|k| format!("; did you mean {k:?}?"))
+                        .unwrap_or_default(),
                 });
             }
         }
@@ -113,6 +121,19 @@ fn scalar(value: toml::Value) -> Option<String> {
 }
 
 /// The id of the argument behind `--key`, if `command` has one.
+/// The flag name nearest to a mistyped key (`trusted-proxies` → `trusted-proxy`), if any is
+/// near enough to be a typo.
+fn closest_key(command: &Command, key: &str) -> Option<String> {
+    std::iter::once(command)
+        .chain(TARGETS.iter().filter_map(|path| sub(command, path)))
+        .flat_map(|c| c.get_arguments().filter_map(|a| a.get_long()))
+        .filter(|long| *long != "config")
+        .map(|long| (strsim::jaro_winkler(key, long), long))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, long)| long.to_owned())
+}
+
 fn flag_id(command: &Command, key: &str) -> Option<String> {
     command
         .get_arguments()
@@ -181,7 +202,18 @@ mod tests {
     #[test]
     fn bad_files_are_refused_with_the_reason() {
         let unknown = serve_args("lisen = \"x\"", &["nidan", "serve"]).unwrap_err();
-        assert!(unknown.contains("unknown key \"lisen\""), "{unknown}");
+        assert!(
+            unknown.contains("unknown key \"lisen\"; did you mean \"listen\"?"),
+            "{unknown}"
+        );
+        let plural =
+            serve_args("trusted-proxies = [\"127.0.0.1\"]", &["nidan", "serve"]).unwrap_err();
+        assert!(
+            plural.contains("did you mean \"trusted-proxy\"?"),
+            "{plural}"
+        );
+        let far = serve_args("colour = \"blue\"", &["nidan", "serve"]).unwrap_err();
+        assert!(!far.contains("did you mean"), "{far}");
         let syntax = serve_args("listen = ", &["nidan", "serve"]).unwrap_err();
         assert!(syntax.contains("not valid TOML"), "{syntax}");
         let table = serve_args("[listen]\na = 1", &["nidan", "serve"]).unwrap_err();
