@@ -183,7 +183,7 @@ fn cookies_for_app(headers: &HeaderMap) -> Option<HeaderValue> {
         .flat_map(|v| v.split(';'))
         .map(str::trim)
         .filter(|c| {
-            let name = c.split_once('=').map_or(*c, |(n, _)| n).trim();
+            let name = crate::web::session::cookie_name(c);
             !c.is_empty() && !is_nidan_cookie(name)
         })
         .collect();

@@ -132,6 +132,7 @@ where
     Ok(row.into())
 }
 
+/// A session row; with a `basis`, only while the account is as the sign-in checked it.
 async fn insert_session<'e, E>(
     executor: E,
     token: &TokenHash,
@@ -139,23 +140,35 @@ async fn insert_session<'e, E>(
     now: UnixTime,
     expires_at: UnixTime,
     origin: &Origin,
-) -> StoreResult<()>
+    basis: Option<SessionBasis<'_>>,
+) -> StoreResult<bool>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
-    sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
-         VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)",
-    )
+    const ALWAYS: &str = "INSERT INTO sessions
+           (token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
+         VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)";
+    const WHILE_AS_CHECKED: &str = "INSERT INTO sessions
+           (token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
+         SELECT ?1, ?2, ?3, ?3, ?4, ?5, ?6
+         WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2 AND password_hash = ?7)
+           AND EXISTS (SELECT 1 FROM totp_credentials WHERE user_id = ?2) = ?8";
+    let query = sqlx::query(if basis.is_some() {
+        WHILE_AS_CHECKED
+    } else {
+        ALWAYS
+    })
     .bind(token.as_slice())
     .bind(user_id)
     .bind(now)
     .bind(expires_at)
     .bind(&origin.ip)
-    .bind(&origin.user_agent)
-    .execute(executor)
-    .await?;
-    Ok(())
+    .bind(&origin.user_agent);
+    let query = match basis {
+        Some(basis) => query.bind(basis.password_hash).bind(basis.two_factor),
+        None => query,
+    };
+    Ok(query.execute(executor).await?.rows_affected() == 1)
 }
 
 #[async_trait]
@@ -244,24 +257,8 @@ impl SessionStore for SqliteStore {
         origin: &Origin,
         basis: SessionBasis<'_>,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO sessions
-               (token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
-             SELECT ?1, ?2, ?3, ?3, ?4, ?5, ?6
-             WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2 AND password_hash = ?7)
-               AND EXISTS (SELECT 1 FROM totp_credentials WHERE user_id = ?2) = ?8",
-        )
-        .bind(token.as_slice())
-        .bind(user_id)
-        .bind(now)
-        .bind(expires_at)
-        .bind(&origin.ip)
-        .bind(&origin.user_agent)
-        .bind(basis.password_hash)
-        .bind(basis.two_factor)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let basis = Some(basis);
+        insert_session(&self.pool, token, user_id, now, expires_at, origin, basis).await
     }
 
     async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>> {
@@ -532,7 +529,16 @@ async fn rotate_sessions(
         .execute(&mut *tx)
         .await?;
     if let Some(r) = rotation {
-        insert_session(&mut *tx, &r.token, user_id, r.now, r.expires_at, &r.origin).await?;
+        insert_session(
+            &mut *tx,
+            &r.token,
+            user_id,
+            r.now,
+            r.expires_at,
+            &r.origin,
+            None,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -104,35 +104,33 @@ pub async fn drop_repeated_cookies(
 /// The Cookie header without any nidan cookie that appears more than once; `None` when
 /// nothing repeats (the usual case: nothing is rewritten).
 fn without_repeated_nidan_cookies(headers: &axum::http::HeaderMap) -> Option<String> {
-    let pairs: Vec<&str> = headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    let name = |pair: &str| {
-        pair.split_once('=')
-            .map_or(pair, |(n, _)| n)
-            .trim()
-            .to_owned()
+    let pairs = || {
+        headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
     };
-    let names: Vec<String> = pairs.iter().map(|p| name(p)).collect();
-    let repeated =
-        |n: &String| n.starts_with("nidan_") && names.iter().filter(|m| *m == n).count() > 1;
-    if !names.iter().any(repeated) {
+    // Every request passes here (forward-auth too): nothing is allocated unless a name of
+    // nidan's comes twice.
+    let nidan_names = || pairs().map(cookie_name).filter(|n| n.starts_with("nidan_"));
+    let repeated = |n: &str| nidan_names().filter(|m| *m == n).count() > 1;
+    if !nidan_names().any(repeated) {
         return None;
     }
     Some(
-        pairs
-            .iter()
-            .zip(&names)
-            .filter(|(_, n)| !repeated(n))
-            .map(|(p, _)| *p)
+        pairs()
+            .filter(|p| !repeated(cookie_name(p)))
             .collect::<Vec<_>>()
             .join("; "),
     )
+}
+
+/// A cookie pair's name, as nidan reads it (spaces around it do not count).
+pub fn cookie_name(pair: &str) -> &str {
+    pair.split_once('=').map_or(pair, |(n, _)| n).trim()
 }
 
 /// The signed-in account, when there is one.
