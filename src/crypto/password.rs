@@ -159,8 +159,20 @@ fn hash_jobs(queue: &crossbeam_channel::Receiver<Job>) {
 fn lower_priority() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: sched_setscheduler reads `param` only; on Linux pid 0 names the calling
-    // thread alone. If it fails (a sandbox may forbid it) the thread keeps normal priority.
-    let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    // thread alone.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        // A sandbox may refuse it (a system-call filter without @resources): hashing then
+        // runs at normal priority, which is slower for other requests under a storm of
+        // sign-ins but otherwise the same. Said once, not once per thread.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        let error = std::io::Error::last_os_error();
+        SAID.call_once(|| {
+            tracing::warn!(
+                %error,
+                "password hashing runs at normal priority: the system refused SCHED_IDLE"
+            );
+        });
+    }
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -17,6 +17,9 @@ use reqwest::header::{HeaderMap, LOCATION};
 use scraper::{Html, Selector};
 use tempfile::TempDir;
 
+mod process;
+pub use process::*;
+
 pub const ADMIN_EMAIL: &str = "admin@example.jp";
 pub const PASSWORD: &str = "correct horse battery";
 

@@ -25,5 +25,6 @@ mod serve;
 mod sessions;
 mod setup;
 mod store_races;
+mod systemd;
 mod throttle;
 mod two_step;
