@@ -199,9 +199,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create an account; the password is read from standard input.
+    /// Create an account; the password is asked twice on the terminal (not shown).
     Add {
         email: String,
+        /// Read the password from standard input instead (for scripts).
         #[arg(long)]
         password_stdin: bool,
         /// Make the account an administrator.
@@ -210,9 +211,10 @@ pub enum UserCommand {
     },
     /// List accounts: email, administrator, two-step verification, locked.
     List,
-    /// Set a new password (read from standard input) and end the account's sessions.
+    /// Set a new password (asked twice on the terminal) and end the account's sessions.
     SetPassword {
         email: String,
+        /// Read the password from standard input instead (for scripts).
         #[arg(long)]
         password_stdin: bool,
     },

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use tracing_subscriber::EnvFilter;
 
 use nidan::App;
@@ -439,10 +440,11 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-/// The whole of standard input, less one trailing line break.
+/// The whole of standard input (less one trailing line break) with `--password-stdin`;
+/// otherwise asked twice on the terminal, not echoed.
 fn read_password(password_stdin: bool) -> anyhow::Result<SecretString> {
     if !password_stdin {
-        bail!("--password-stdin is required: pass the password on standard input");
+        return prompt_password_twice();
     }
     let mut input = String::new();
     std::io::stdin()
@@ -456,6 +458,33 @@ fn read_password(password_stdin: bool) -> anyhow::Result<SecretString> {
         bail!("the password on standard input is empty");
     }
     Ok(SecretString::from(trimmed.to_owned()))
+}
+
+fn prompt_password_twice() -> anyhow::Result<SecretString> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no terminal to ask for the password on: give it on standard input with --password-stdin"
+        );
+    }
+    // rpassword reads from the controlling terminal with echo off, and restores it.
+    let first = SecretString::from(
+        rpassword::prompt_password("New password: ").context("reading the password")?,
+    );
+    let again = SecretString::from(
+        rpassword::prompt_password("The same again: ").context("reading the password")?,
+    );
+    if first.expose_secret().is_empty() {
+        bail!("the password is empty; nothing changed");
+    }
+    if !bool::from(
+        first
+            .expose_secret()
+            .as_bytes()
+            .ct_eq(again.expose_secret().as_bytes()),
+    ) {
+        bail!("the two passwords differ; nothing changed");
+    }
+    Ok(first)
 }
 
 fn redact_url(url: &str) -> String {

@@ -101,7 +101,7 @@ async fn wrong_input_fails_with_one_line_and_changes_nothing() {
         (
             vec!["user", "add", "b@example.jp"],
             None,
-            "--password-stdin is required",
+            "no terminal to ask for the password on",
         ),
         (
             vec![
@@ -240,4 +240,123 @@ fn a_port_in_use_is_said_once() {
     assert_cli_fails(&out, "cannot listen on");
     let err = stderr(&out);
     assert_eq!(err.matches("Address already in use").count(), 1, "{err}");
+}
+
+/// Runs the built binary on a new pseudo-terminal (its controlling terminal, as in a login
+/// shell) and types each answer once its prompt is shown and echo is off. Returns the exit
+/// status and everything the terminal showed.
+fn on_a_terminal(args: &[&str], answers: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+
+    let (mut master, slave) = unsafe {
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty writes two descriptors; the null pointers ask for no name or settings.
+        let r = libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        );
+        assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+        (
+            std::fs::File::from_raw_fd(master),
+            OwnedFd::from_raw_fd(slave),
+        )
+    };
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_nidan"));
+    command
+        .args(args)
+        .env_remove("NIDAN_DATA_DIR")
+        .env_remove("NIDAN_DATABASE_URL")
+        .env_remove("NIDAN_SECRET_KEY")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(slave);
+    let echo_is_off = |master: &std::fs::File| {
+        use std::os::fd::AsRawFd;
+        // SAFETY: tcgetattr fills the struct it is given.
+        let mut settings: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(
+            unsafe { libc::tcgetattr(master.as_raw_fd(), &mut settings) },
+            0
+        );
+        settings.c_lflag & libc::ECHO == 0
+    };
+    let mut shown = String::new();
+    let (mut next, mut answered_upto) = (0, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut buf = [0u8; 1024];
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no end: {shown}");
+        if next < answers.len() && shown[answered_upto..].contains(answers[next].0) {
+            while !echo_is_off(&master) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            master
+                .write_all(format!("{}\n", answers[next].1).as_bytes())
+                .unwrap();
+            next += 1;
+            answered_upto = shown.len();
+        }
+        let mut fds = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&master),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, 100 ms.
+        if unsafe { libc::poll(&mut fds, 1, 100) } > 0 {
+            match master.read(&mut buf) {
+                Ok(0) | Err(_) => break, // EIO once the child's side is closed
+                Ok(n) => shown.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        } else if child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    (child.wait().unwrap(), shown)
+}
+
+#[tokio::test]
+async fn user_add_asks_twice_on_a_terminal_and_shows_nothing_typed() {
+    let app = spawn_app().await;
+    let dir = app.data.dir.path().to_str().unwrap().to_owned();
+    let db = app.data.db.url.clone();
+    let base = ["--data-dir", &dir, "--database-url", &db];
+    let typed = "typed on a terminal";
+    let add = |email: &'static str, again: &'static str| {
+        let mut args = vec!["user", "add", email];
+        args.extend(base);
+        on_a_terminal(
+            &args,
+            &[("New password: ", typed), ("The same again: ", again)],
+        )
+    };
+    let (status, shown) = add("tty@example.jp", typed);
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("created tty@example.jp"), "{shown}");
+    assert!(!shown.contains(typed), "the password was echoed: {shown}");
+    assert_is_redirect_to(&app.login("tty@example.jp", typed).await, "/");
+
+    let (status, shown) = add("typo@example.jp", "typed on a terminak");
+    assert!(!status.success(), "{shown}");
+    assert!(
+        shown.contains("the two passwords differ; nothing changed"),
+        "{shown}"
+    );
+    let list = stdout(&app.cli(&["user", "list"], None));
+    assert!(!list.contains("typo@example.jp"), "{list}");
 }
