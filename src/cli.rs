@@ -96,20 +96,16 @@ pub struct ServeArgs {
     /// After sign-in, `rd` may send people only to this host or its subdomains (repeatable).
     #[arg(
         long = "allowed-redirect-domain",
-        env = "NIDAN_ALLOWED_REDIRECT_DOMAINS",
+        env = "NIDAN_ALLOWED_REDIRECT_DOMAIN",
         value_delimiter = ','
     )]
     pub allowed_redirect_domains: Vec<String>,
     /// Forward-auth rule HOST[/PATH]=bypass|signed-in|two-factor (repeatable; `*` is any host).
-    #[arg(
-        long = "access-rule",
-        env = "NIDAN_ACCESS_RULES",
-        value_delimiter = ','
-    )]
+    #[arg(long = "access-rule", env = "NIDAN_ACCESS_RULE", value_delimiter = ',')]
     pub access_rules: Vec<AccessRule>,
     /// Serve an app to signed-in people: `http://ADDR` for every path that is not nidan's own,
     /// or `HOST=http://ADDR` for one host (repeatable).
-    #[arg(long = "upstream", env = "NIDAN_UPSTREAMS", value_delimiter = ',')]
+    #[arg(long = "upstream", env = "NIDAN_UPSTREAM", value_delimiter = ',')]
     pub upstreams: Vec<crate::gateway::Upstream>,
     /// Every guarded app needs two-step verification; accounts without it are sent to set it up.
     #[arg(long = "require-2fa", env = "NIDAN_REQUIRE_2FA")]
@@ -137,7 +133,7 @@ pub struct ServeArgs {
     /// A reverse proxy (address or CIDR) whose X-Forwarded-For names the client (repeatable).
     #[arg(
         long = "trusted-proxy",
-        env = "NIDAN_TRUSTED_PROXIES",
+        env = "NIDAN_TRUSTED_PROXY",
         value_delimiter = ',',
         value_parser = parse_net
     )]
@@ -227,9 +223,38 @@ pub enum UserCommand {
     Reset2fa { email: String },
 }
 
+/// Variables renamed to match their flags (`--upstream` ↔ `NIDAN_UPSTREAM`): the old name
+/// is still read, so that a deployment that sets it keeps its rules.
+pub const RENAMED_VARIABLES: [(&str, &str); 4] = [
+    (
+        "NIDAN_ALLOWED_REDIRECT_DOMAINS",
+        "NIDAN_ALLOWED_REDIRECT_DOMAIN",
+    ),
+    ("NIDAN_ACCESS_RULES", "NIDAN_ACCESS_RULE"),
+    ("NIDAN_UPSTREAMS", "NIDAN_UPSTREAM"),
+    ("NIDAN_TRUSTED_PROXIES", "NIDAN_TRUSTED_PROXY"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_variable_is_its_flag_in_capitals() {
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").unwrap();
+        let mut checked = 0;
+        for arg in cli.get_arguments().chain(serve.get_arguments()) {
+            let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+                continue;
+            };
+            let expected = format!("NIDAN_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(env.to_str(), Some(expected.as_str()), "--{long}");
+            checked += 1;
+        }
+        assert!(checked > 20, "{checked}");
+    }
 
     #[test]
     fn store_flags_go_before_or_after_the_subcommand() {

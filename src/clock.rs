@@ -7,19 +7,33 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Seconds since the Unix epoch. Every stored time in nidan is one of these.
 pub type UnixTime = i64;
 
-/// `2026-11-25 10:59 UTC`: how pages, emails and the CLI show a time.
+/// `2026-11-25 10:59 UTC`: how pages and emails show a time.
 pub fn format_utc(at: UnixTime) -> String {
     match time::OffsetDateTime::from_unix_timestamp(at) {
-        Ok(t) => format!(
-            "{}-{:02}-{:02} {:02}:{:02} UTC",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute()
-        ),
+        Ok(t) => format!("{} UTC", &date_and_time(t)[..16]),
         Err(_) => at.to_string(),
     }
+}
+
+/// `2026-11-25 10:59:07`, UTC to the second: the audit trail's text form, where events
+/// a few seconds apart (a storm of wrong codes) must stay apart.
+pub fn format_utc_seconds(at: UnixTime) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(at) {
+        Ok(t) => date_and_time(t),
+        Err(_) => at.to_string(),
+    }
+}
+
+fn date_and_time(t: time::OffsetDateTime) -> String {
+    format!(
+        "{}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 pub trait Clock: Send + Sync + 'static {

@@ -17,8 +17,12 @@ pub enum ConfigFileError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not valid TOML: {message}")]
-    Syntax { path: PathBuf, message: String },
+    #[error("{path} line {line} is not valid TOML: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error(
         "{path}: unknown key {key:?}{hint} (the keys are the flags of `nidan serve`, e.g. listen, public-url)"
     )]
@@ -28,8 +32,12 @@ pub enum ConfigFileError {
         /// `; did you mean "…"?` when a key is close.
         hint: String,
     },
-    #[error("{path}: {key} must be a string, number, boolean or a list of them")]
-    BadValue { path: PathBuf, key: String },
+    #[error("{path} line {line}: {key} must be a string, number, boolean or a list of them")]
+    BadValue {
+        path: PathBuf,
+        line: usize,
+        key: String,
+    },
 }
 
 /// The file's settings: flag name → its values (more than one for repeatable flags).
@@ -37,6 +45,8 @@ pub enum ConfigFileError {
 pub struct ConfigFile {
     pub path: PathBuf,
     pub values: BTreeMap<String, Vec<String>>,
+    /// The line each key is on, for messages about its value.
+    pub lines: BTreeMap<String, usize>,
 }
 
 impl ConfigFile {
@@ -49,16 +59,26 @@ impl ConfigFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigFileError> {
-        let table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigFileError::Syntax {
-                    path: path.to_owned(),
-                    message: e.message().to_owned(),
-                })?;
+        let line_of = |offset: usize| {
+            1 + text.as_bytes()[..offset.min(text.len())]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+        };
+        let table: BTreeMap<toml::Spanned<String>, toml::Value> =
+            toml::from_str(text).map_err(|e: toml::de::Error| ConfigFileError::Syntax {
+                path: path.to_owned(),
+                line: line_of(e.span().map_or(0, |s| s.start)),
+                message: e.message().trim_end().replace('\n', "; "),
+            })?;
         let mut values = BTreeMap::new();
+        let mut lines = BTreeMap::new();
         for (key, value) in table {
+            let line = line_of(key.span().start);
+            let key = key.into_inner();
             let bad = || ConfigFileError::BadValue {
                 path: path.to_owned(),
+                line,
                 key: key.clone(),
             };
             let list = match value {
@@ -68,12 +88,44 @@ impl ConfigFile {
                     .collect::<Result<Vec<_>, _>>()?,
                 other => vec![scalar(other).ok_or_else(bad)?],
             };
-            values.insert(key.replace('_', "-"), list);
+            let key = key.replace('_', "-");
+            lines.insert(key.clone(), line);
+            values.insert(key, list);
         }
         Ok(Self {
             path: path.to_owned(),
             values,
+            lines,
         })
+    }
+
+    /// A flag's value refused by its parser, said as the file's line and key when the value
+    /// came from this file; `None` when the error is about something else.
+    pub fn explain(&self, error: &clap::Error) -> Option<String> {
+        use clap::error::{ContextKind, ContextValue};
+        let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+            return None;
+        };
+        // "--listen <LISTEN>"
+        let key = arg.strip_prefix("--")?.split(' ').next()?;
+        let line = self.lines.get(key)?;
+        let value = match error.get(ContextKind::InvalidValue) {
+            Some(ContextValue::String(v)) => v.clone(),
+            _ => return None,
+        };
+        let reason = match std::error::Error::source(error) {
+            Some(source) => source.to_string(),
+            None => match error.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(valid)) => {
+                    format!("must be one of {}", valid.join(", "))
+                }
+                _ => "not a valid value".to_owned(),
+            },
+        };
+        Some(format!(
+            "{} line {line}: {key} = {value:?}: {reason}",
+            self.path.display()
+        ))
     }
 
     /// The command with the file's values as defaults; a key no flag has is an error.

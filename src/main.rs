@@ -18,12 +18,13 @@ use nidan::auth::AuthPolicy;
 use nidan::cli::{
     AuditArgs, Cli, Command, ConfigCommand, LogFormat, ServeArgs, StoreArgs, UserCommand,
 };
-use nidan::clock::{SystemClock, format_utc};
+use nidan::clock::{SystemClock, format_utc, format_utc_seconds};
 use nidan::config::Config;
 use nidan::config_file::ConfigFile;
 
 fn main() -> ExitCode {
     return_large_blocks_to_the_system();
+    read_renamed_variables();
     let (cli, matches, file) = match parse_command_line() {
         Ok(parsed) => parsed,
         Err(code) => return code,
@@ -72,6 +73,23 @@ fn return_large_blocks_to_the_system() {
     }
 }
 
+/// A variable set under its old name counts under the new one (the new one wins when both
+/// are set), with one line saying so.
+fn read_renamed_variables() {
+    for (old, new) in nidan::cli::RENAMED_VARIABLES {
+        let Some(value) = std::env::var_os(old) else {
+            continue;
+        };
+        if std::env::var_os(new).is_none() {
+            // SAFETY: called first thing in main, before any other thread exists.
+            unsafe { std::env::set_var(new, value) };
+            eprintln!("warning: {old} is now called {new}; the old name is read for now");
+        } else {
+            eprintln!("warning: {old} is ignored: {new} is set");
+        }
+    }
+}
+
 /// The flags; with `--config`, the file's values become the flags' defaults.
 fn parse_command_line() -> Result<(Cli, ArgMatches, Option<ConfigFile>), ExitCode> {
     let first = Cli::command()
@@ -89,10 +107,17 @@ fn parse_command_line() -> Result<(Cli, ArgMatches, Option<ConfigFile>), ExitCod
         eprintln!("error: {e}");
         ExitCode::from(1)
     })?;
+    // The flags and variables parsed above: what fails now is a value from the file.
     let (cli, matches) = command
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)))
-        .map_err(clap_failed)?;
+        .map_err(|e| match file.explain(&e) {
+            Some(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(1)
+            }
+            None => clap_failed(e),
+        })?;
     Ok((cli, matches, Some(file)))
 }
 
@@ -403,6 +428,13 @@ async fn audit(store_args: StoreArgs, args: AuditArgs) -> anyhow::Result<()> {
         .audit_log(args.user.as_deref(), since, i64::from(args.limit))
         .await?;
     let mut out = std::io::stdout().lock();
+    let row = |time: &str, event: &str, email: &str, ip: &str, detail: &str, agent: &str| {
+        format!("{time:<19}  {event:<26} {email:<32} {ip:<15} {detail:<12} {agent}")
+    };
+    if !args.json {
+        let header = row("TIME (UTC)", "EVENT", "EMAIL", "IP", "DETAIL", "USER AGENT");
+        writeln!(out, "{}", header.trim_end())?;
+    }
     for e in events {
         if args.json {
             let line = serde_json::json!({
@@ -417,20 +449,22 @@ async fn audit(store_args: StoreArgs, args: AuditArgs) -> anyhow::Result<()> {
             });
             writeln!(out, "{line}")?;
         } else {
-            writeln!(
-                out,
-                "{}  {:<26} {:<32} {:<15} {}  {}",
-                format_utc(e.at),
-                e.kind,
-                e.email,
-                if e.origin.ip.is_empty() {
-                    "-"
+            let or_dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_owned()
                 } else {
-                    &e.origin.ip
-                },
-                e.detail,
-                e.origin.user_agent
-            )?;
+                    s.to_owned()
+                }
+            };
+            let line = row(
+                &format_utc_seconds(e.at),
+                &e.kind,
+                &e.email,
+                &or_dash(&e.origin.ip),
+                &or_dash(&e.detail),
+                &or_dash(&e.origin.user_agent),
+            );
+            writeln!(out, "{}", line.trim_end())?;
         }
     }
     Ok(())

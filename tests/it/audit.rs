@@ -101,9 +101,30 @@ async fn a_flow_leaves_its_events_in_the_trail_and_on_mypage() {
     assert_eq!(recent.len(), events.len() - 1);
     assert!(recent.iter().all(|e| e["event"] != "sign_in_failed"));
     let text = stdout(&app.cli(&["audit", "--since", "1day"], None));
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
     assert!(
-        text.contains("backup_code_used") && text.contains("UTC"),
+        header.starts_with("TIME (UTC)") && header.contains("EVENT") && header.contains("EMAIL"),
         "{text}"
+    );
+    assert_eq!(lines.clone().count(), events.len(), "{text}");
+    let used = lines.find(|l| l.contains("backup_code_used")).unwrap();
+    // To the second: 2026-11-30 12:34:56
+    let time = &used[..19];
+    assert!(
+        time.len() == 19 && time.as_bytes()[16] == b':' && time[17..].parse::<u8>().is_ok(),
+        "{used}"
+    );
+    assert_eq!(
+        time,
+        nidan::clock::format_utc_seconds(
+            events
+                .iter()
+                .find(|e| e["event"] == "backup_code_used")
+                .unwrap()["at"]
+                .as_i64()
+                .unwrap()
+        )
     );
     assert_cli_fails(
         &app.cli(&["audit", "--user", "not-an-address"], None),

@@ -91,15 +91,67 @@ require-2fa = true
 }
 
 #[test]
+fn a_variable_under_its_old_plural_name_still_counts() {
+    let out = nidan(
+        &["config", "check"],
+        &[
+            ("NIDAN_UPSTREAMS", "http://127.0.0.1:5000"),
+            ("NIDAN_ACCESS_RULES", "*=two-factor"),
+            ("NIDAN_TRUSTED_PROXY", "10.0.0.1"),
+            ("NIDAN_TRUSTED_PROXIES", "10.9.9.9"),
+        ],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        line(&text, "upstream"),
+        r#"upstream = ["http://127.0.0.1:5000"]  # environment"#
+    );
+    assert_eq!(
+        line(&text, "access-rule"),
+        r#"access-rule = ["*=two-factor"]  # environment"#
+    );
+    // The new name wins when both are set.
+    assert_eq!(
+        line(&text, "trusted-proxy"),
+        r#"trusted-proxy = ["10.0.0.1"]  # environment"#
+    );
+    assert!(
+        err.contains("NIDAN_UPSTREAMS is now called NIDAN_UPSTREAM"),
+        "{err}"
+    );
+    assert!(
+        err.contains("NIDAN_TRUSTED_PROXIES is ignored: NIDAN_TRUSTED_PROXY is set"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_configuration_is_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("nidan.toml");
     let file_arg = file.to_str().unwrap();
     for (content, needle) in [
         ("lisen = \"127.0.0.1:1\"", "unknown key \"lisen\""),
-        ("listen = ", "not valid TOML"),
-        ("listen = \"nowhere\"", "nowhere"),
-        ("session-lifetime = \"forever\"", "forever"),
+        ("listen = ", "nidan.toml line 1 is not valid TOML"),
+        (
+            "# where\nlisten = \"nowhere\"",
+            "nidan.toml line 2: listen = \"nowhere\": invalid socket address",
+        ),
+        (
+            "listen = \"127.0.0.1:1\"\n\nsession-lifetime = \"forever\"",
+            "nidan.toml line 3: session-lifetime = \"forever\": ",
+        ),
+        (
+            "log-format = \"xml\"",
+            "nidan.toml line 1: log-format = \"xml\": must be one of text, json",
+        ),
+        (
+            "trusted-proxy = [\"10.0.0.0/8\",\n  \"ten\"]",
+            "nidan.toml line 1: trusted-proxy = \"ten\"",
+        ),
+        ("[listen]\na = 1", "nidan.toml line 1: listen must be"),
         ("public-url = \"ftp://x\"", "must start with http"),
         ("smtp-url = \"gopher://x\"", "smtp-url"),
         // Configurations that cannot work: a loop between sign-in and the app, a cookie no
