@@ -16,6 +16,8 @@ use crate::common::*;
 struct Nginx {
     child: Child,
     _dir: tempfile::TempDir,
+    /// The self-signed certificate for both names, as PEM.
+    certificate: String,
 }
 
 impl Drop for Nginx {
@@ -33,25 +35,62 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// How the documented file runs here: as written, TLS and all (ports and certificate paths
+/// aside; both names resolve to 127.0.0.1 in the client), or with TLS taken off the viewer's
+/// server for the raw attack set, which speaks plain HTTP.
+#[derive(PartialEq)]
+enum Run {
+    AsWritten,
+    PlainViewer,
+}
+
 /// The documented site, pointed at this test's nidan and viewer, run in a private prefix.
-async fn start_nginx(nidan: &str, viewer: SocketAddr) -> (Nginx, String) {
-    let port = free_port();
-    let site = std::fs::read_to_string(concat!(
+/// Returns nginx and the viewer's base URL.
+async fn start_nginx(
+    nidan: &str,
+    viewer: SocketAddr,
+    run: Run,
+    ports: (u16, u16),
+) -> (Nginx, String) {
+    let (tls, plain) = ports;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().display();
+    let certified =
+        rcgen::generate_simple_self_signed(vec![LOGIN_HOST.into(), CAM_HOST.into()]).unwrap();
+    std::fs::write(dir.path().join("tls.crt"), certified.cert.pem()).unwrap();
+    std::fs::write(
+        dir.path().join("tls.key"),
+        certified.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let mut site = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/docs/proxy/nginx.conf"
     ))
     .unwrap()
-    .replace("https://login.example.home", nidan)
+    .replace("/etc/nginx/tls/example.home.crt", &format!("{p}/tls.crt"))
+    .replace("/etc/nginx/tls/example.home.key", &format!("{p}/tls.key"))
     .replace("127.0.0.1:8080", nidan.trim_start_matches("http://"))
     .replace("127.0.0.1:5000", &viewer.to_string())
-    .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
-    // The documented file names its own site; here the site is this port.
-    .replace(
-        "$scheme://$server_name",
-        &format!("http://127.0.0.1:{port}"),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().display();
+    .replace("listen 80;", &format!("listen 127.0.0.1:{plain};"));
+    let base = if run == Run::AsWritten {
+        site = site
+            .replace("listen 443 ssl", &format!("listen 127.0.0.1:{tls} ssl"))
+            // As the file says to do on another port than 443.
+            .replace(
+                "$server_name$request_uri",
+                &format!("$server_name:{tls}$request_uri"),
+            );
+        format!("https://{CAM_HOST}:{tls}")
+    } else {
+        site = site
+            .replace("listen 443 ssl;", &format!("listen 127.0.0.1:{tls};"))
+            .replace(
+                "listen 443 ssl default_server;",
+                &format!("listen 127.0.0.1:{tls} default_server;"),
+            );
+        format!("http://127.0.0.1:{tls}")
+    };
     std::fs::write(dir.path().join("site.conf"), site).unwrap();
     std::fs::write(
         dir.path().join("nginx.conf"),
@@ -78,10 +117,13 @@ async fn start_nginx(nidan: &str, viewer: SocketAddr) -> (Nginx, String) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("nginx (Debian package nginx) is installed");
-    let nginx = Nginx { child, _dir: dir };
-    let base = format!("http://127.0.0.1:{port}");
+    let nginx = Nginx {
+        child,
+        _dir: dir,
+        certificate: certified.cert.pem(),
+    };
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+        if tokio::net::TcpStream::connect(("127.0.0.1", tls))
             .await
             .is_ok()
         {
@@ -91,6 +133,22 @@ async fn start_nginx(nidan: &str, viewer: SocketAddr) -> (Nginx, String) {
     }
     let log = std::fs::read_to_string(nginx._dir.path().join("error.log")).unwrap_or_default();
     panic!("nginx did not start: {log}");
+}
+
+const LOGIN_HOST: &str = "login.example.home";
+const CAM_HOST: &str = "cam.example.home";
+
+/// A browser that trusts this nginx's certificate and finds both names on 127.0.0.1.
+fn browser_for(nginx: &Nginx, tls: u16) -> reqwest::Client {
+    let here = SocketAddr::from(([127, 0, 0, 1], tls));
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(reqwest::Certificate::from_pem(nginx.certificate.as_bytes()).unwrap())
+        .resolve(LOGIN_HOST, here)
+        .resolve(CAM_HOST, here)
+        .build()
+        .unwrap()
 }
 
 /// The guarded app: says whom nginx said the person is.
@@ -109,32 +167,106 @@ async fn start_viewer() -> SocketAddr {
 }
 
 #[tokio::test]
-async fn sign_in_through_nginx_with_password_and_code() {
+async fn sign_in_through_nginx_with_tls_password_and_code() {
+    let ports = (free_port(), free_port());
+    let login = format!("https://{LOGIN_HOST}:{}", ports.0);
     let app = TestApp::with_admin_in(|d| {
         let mut c = config(d);
-        c.allowed_redirect_domains = vec!["127.0.0.1".into()];
+        // As the file's comment says to start nidan.
+        c.public_url = Some(login.clone());
+        c.cookie_domain = Some("example.home".into());
+        c.allowed_redirect_domains = vec!["example.home".into()];
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         c
     })
     .await;
-    let enrolled = app.sign_in_and_enable_2fa().await;
     let viewer = start_viewer().await;
-    let (_nginx, cam) = start_nginx(&app.base, viewer).await;
+    let (nginx, cam) = start_nginx(&app.base, viewer, Run::AsWritten, ports).await;
+    let browser = browser_for(&nginx, ports.0);
+    let at = |path: &str| format!("{login}{path}");
+
+    // nidan's pages over TLS on the login host, with HSTS; plain HTTP is sent to HTTPS.
+    let resp = browser.get(at("/login")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let plain = format!("http://{LOGIN_HOST}:{}/login?x=1", ports.1);
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(LOGIN_HOST, SocketAddr::from(([127, 0, 0, 1], ports.1)))
+        .build()
+        .unwrap()
+        .get(plain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 301);
+    assert_eq!(
+        location(resp.headers()),
+        format!("https://{LOGIN_HOST}/login?x=1")
+    );
+
+    // A name this nginx does not serve gets no TLS handshake at all.
+    let other = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(nginx.certificate.as_bytes()).unwrap())
+        .resolve(
+            "other.example.home",
+            SocketAddr::from(([127, 0, 0, 1], ports.0)),
+        )
+        .build()
+        .unwrap();
+    let refused = other
+        .get(format!("https://other.example.home:{}/", ports.0))
+        .send()
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+
+    // Two-step verification turned on through the login host, as on マイページ.
+    let resp = post_form(
+        &browser,
+        &at("/login"),
+        &at("/login"),
+        &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+    )
+    .await;
+    assert_is_redirect_to(&resp, "/");
+    let setup = at("/mypage/2fa/setup");
+    let resp = post_form(
+        &browser,
+        &setup,
+        &setup,
+        &[("step", "password"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_is_redirect_to(&resp, "/mypage/2fa/setup");
+    let (_, page) = get_html(&browser, &setup).await;
+    let secret = nidan::otp::secret_from_base32(&text(&page, "#totp-key")).unwrap();
+    let resp = post_form(
+        &browser,
+        &setup,
+        &setup,
+        &[("step", "code"), ("code", &app.code_now(&secret))],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    post_form(&browser, &at("/mypage"), &at("/logout"), &[]).await;
 
     // Signed out: nginx sends the browser to nidan's sign-in, with the whole way back
     // (nidan encodes it: nginx cannot, and a raw `&` would cut the query short).
-    let browser = client();
     let back = format!("{cam}/live?x=1&y=2");
     let resp = browser.get(&back).send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let to_login = location(resp.headers()).to_owned();
     let encoded = percent_encoding::utf8_percent_encode(&back, percent_encoding::NON_ALPHANUMERIC);
-    assert_eq!(to_login, format!("{}/login?rd={encoded}", app.base));
+    assert_eq!(to_login, format!("{login}/login?rd={encoded}"));
 
     // Password, then the code, then back to the viewer.
     let resp = post_form(
         &browser,
         &to_login,
-        &app.url("/login"),
+        &at("/login"),
         &[
             ("email", ADMIN_EMAIL),
             ("password", PASSWORD),
@@ -144,50 +276,57 @@ async fn sign_in_through_nginx_with_password_and_code() {
     .await;
     assert_is_redirect_to(&resp, "/login/2fa");
     app.clock.advance(30);
-    let resp = app
-        .send_code(&browser, "/login/2fa", &app.code_now(&enrolled.secret))
-        .await;
+    let code = app.code_now(&secret);
+    let resp = post_form(
+        &browser,
+        &at("/login"),
+        &at("/login/2fa"),
+        &[("code", &code)],
+    )
+    .await;
     assert_is_redirect_to(&resp, &back);
     let resp = browser.get(format!("{cam}/live")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
     assert_eq!(
         resp.text().await.unwrap(),
         format!("viewer for {ADMIN_EMAIL}")
     );
 
     // Signing out at nidan closes the viewer again.
-    post_form(&browser, &app.url("/mypage"), &app.url("/logout"), &[]).await;
-    assert_eq!(
-        browser
-            .get(format!("{cam}/live"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        302
-    );
+    post_form(&browser, &at("/mypage"), &at("/logout"), &[]).await;
+    let resp = browser.get(format!("{cam}/live")).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
 
     // rd bent to another site leads home instead.
-    let other = client();
     let evil = "https://evil.example/";
     let resp = post_form(
-        &other,
-        &app.url(&format!("/login?rd={evil}")),
-        &app.url("/login"),
+        &browser,
+        &at(&format!("/login?rd={evil}")),
+        &at("/login"),
         &[("email", ADMIN_EMAIL), ("password", PASSWORD), ("rd", evil)],
     )
     .await;
     assert_is_redirect_to(&resp, "/login/2fa");
     app.clock.advance(30);
-    let resp = app
-        .send_code(&other, "/login/2fa", &app.code_now(&enrolled.secret))
-        .await;
+    let code = app.code_now(&secret);
+    let resp = post_form(
+        &browser,
+        &at("/login"),
+        &at("/login/2fa"),
+        &[("code", &code)],
+    )
+    .await;
     assert_is_redirect_to(&resp, "/");
 }
 
 #[tokio::test]
 async fn forged_headers_paths_and_cookies_do_not_get_through_nginx() {
     let (app, viewer) = crate::guard::app_for_a_proxy().await;
-    let (_nginx, cam) = start_nginx(&app.base, viewer).await;
+    let ports = (free_port(), free_port());
+    let (_nginx, cam) = start_nginx(&app.base, viewer, Run::PlainViewer, ports).await;
     crate::guard::attack_through_proxy(&app, cam.trim_start_matches("http://"), &app.base).await;
 }
