@@ -145,6 +145,13 @@ impl App {
             }));
         }
         let state = web::WebState::new(auth, &key, settings);
+        if !config.upstreams.is_empty() {
+            background.push(tokio::spawn(crate::gateway::watch_open_streams(
+                state.open_streams().clone(),
+                state.auth().clone(),
+                config.stream_check_interval,
+            )));
+        }
         let router = web::router(
             state,
             api::router(),

@@ -40,6 +40,9 @@ pub struct Config {
     pub audit_retention: Duration,
     /// How often the background pruning runs.
     pub prune_interval: Duration,
+    /// How often the built-in proxy asks whether the sessions of its open streams and
+    /// WebSocket tunnels still hold (a stream ends within this and the session cache's 1 s).
+    pub stream_check_interval: Duration,
     /// Security notices by email; off when `None`.
     pub smtp_url: Option<SecretString>,
     pub smtp_from: String,
@@ -67,6 +70,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             audit_retention: Duration::from_secs(180 * 86400),
             prune_interval: Duration::from_secs(3600),
+            stream_check_interval: Duration::from_secs(2),
             smtp_url: None,
             smtp_from: "nidan <nidan@localhost>".to_owned(),
             metrics_listen: None,

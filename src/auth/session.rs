@@ -104,7 +104,12 @@ impl AuthService {
     /// The signed-in account, or `None` for an unknown, idle or expired session
     /// (which is then deleted).
     pub async fn session(&self, token: &str) -> AuthResult<Option<SignedIn>> {
-        let hash = token_hash(token);
+        self.session_of(&token_hash(token)).await
+    }
+
+    /// [`Self::session`] by the token's hash (what the proxy keeps of an open stream).
+    pub async fn session_of(&self, hash: &TokenHash) -> AuthResult<Option<SignedIn>> {
+        let hash = *hash;
         let record = match self.sessions.get(&hash) {
             Some(record) => record,
             None => match self.store.session(&hash).await? {

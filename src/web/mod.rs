@@ -62,6 +62,7 @@ struct Inner {
     secure_cookies: bool,
     settings: WebSettings,
     proxy_client: crate::gateway::HttpClient,
+    open_streams: Arc<crate::gateway::OpenStreams>,
     request_ids: request_id::RequestIds,
 }
 
@@ -73,6 +74,7 @@ impl WebState {
             secure_cookies: settings.public_url.starts_with("https://"),
             settings,
             proxy_client: crate::gateway::client(),
+            open_streams: Arc::default(),
             request_ids: request_id::RequestIds::new(),
         }))
     }
@@ -91,6 +93,11 @@ impl WebState {
 
     pub fn proxy_client(&self) -> &crate::gateway::HttpClient {
         &self.0.proxy_client
+    }
+
+    /// The built-in proxy's streams and tunnels, by session.
+    pub fn open_streams(&self) -> &Arc<crate::gateway::OpenStreams> {
+        &self.0.open_streams
     }
 
     /// Where to go after sign-in: an allowed `rd`, else a local `next`, else `/`.

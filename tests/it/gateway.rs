@@ -71,6 +71,17 @@ async fn start_upstream(go: Arc<Notify>) -> SocketAddr {
                 }
             }),
         )
+        // A camera's live view: a frame every 100 ms, for ever.
+        .route(
+            "/live",
+            get(|| async {
+                let frames = futures_util::stream::unfold((), |()| async {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((Ok::<_, std::io::Error>("frame;"), ()))
+                });
+                Body::from_stream(frames)
+            }),
+        )
         .route(
             "/ws",
             get(|ws: WebSocketUpgrade| async move {
@@ -273,4 +284,126 @@ async fn websocket_tunnels_count_against_the_connection_limit() {
     .expect("served once the tunnels closed")
     .unwrap();
     assert_eq!(resp.status(), 200);
+}
+
+/// A new browser signed in with the password; the browser and its session cookie.
+async fn signed_in_browser(app: &TestApp) -> (reqwest::Client, String) {
+    let browser = client();
+    let resp = post_form(
+        &browser,
+        &app.url("/login"),
+        &app.url("/login"),
+        &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+    )
+    .await;
+    assert_is_redirect_to(&resp, "/");
+    let session = session_pair(&resp);
+    (browser, session)
+}
+
+/// The live view at `url`, once its first frame has come.
+async fn open_live_view(browser: &reqwest::Client, url: String) -> reqwest::Response {
+    let mut live = browser.get(url).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    let first = tokio::time::timeout(Duration::from_secs(5), live.chunk()).await;
+    assert!(matches!(first, Ok(Ok(Some(_)))), "{first:?}");
+    live
+}
+
+/// How a live view ends within `limit`: "cut" (the connection broke off), "ended" (a
+/// clean end, which a cut must not look like), or "still open".
+async fn how_it_ends(live: &mut reqwest::Response, limit: Duration) -> &'static str {
+    let ended = tokio::time::timeout(limit, async {
+        loop {
+            match live.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return "ended",
+                Err(_) => return "cut",
+            }
+        }
+    })
+    .await;
+    ended.unwrap_or("still open")
+}
+
+async fn open_websocket(
+    base: &str,
+    session: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let ws_url = format!("ws://{}/ws", base.trim_start_matches("http://"));
+    let mut request = ws_url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", session.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text("ping"))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+    assert!(matches!(reply, Ok(Some(Ok(_)))), "{reply:?}");
+    socket
+}
+
+#[tokio::test]
+async fn open_streams_and_websockets_end_with_their_session_on_every_instance() {
+    let upstream = start_upstream(Arc::new(Notify::new())).await;
+    let with_upstream = move |d: &AppData| {
+        let mut c = config(d);
+        c.upstreams = vec![format!("http://{upstream}").parse().unwrap()];
+        c
+    };
+    let app = TestApp::with_admin_in(with_upstream).await;
+    let other = app.another_instance(with_upstream).await;
+    let limit = Duration::from_secs(5);
+
+    // Three browsers of one account, watching through both instances.
+    let (leaving, leaving_session) = signed_in_browser(&app).await;
+    let (staying, staying_session) = signed_in_browser(&app).await;
+    let mut here = open_live_view(&leaving, app.url("/live")).await;
+    let mut there = open_live_view(&leaving, other.url("/live")).await;
+    let mut socket_there = open_websocket(&other.base, &leaving_session).await;
+    let mut staying_view = open_live_view(&staying, other.url("/live")).await;
+
+    // Sign-out on this instance ends that browser's view here and there, and its WebSocket
+    // on the other instance; the other browser keeps watching.
+    let resp = post_form(&leaving, &app.url("/mypage"), &app.url("/logout"), &[]).await;
+    assert_is_redirect_to(&resp, "/login?signed_out=1");
+    let (here_ends, there_ends, socket_ends) = tokio::join!(
+        how_it_ends(&mut here, limit),
+        how_it_ends(&mut there, limit),
+        tokio::time::timeout(limit, async {
+            loop {
+                match socket_there.next().await {
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
+                    | None
+                    | Some(Err(_)) => return,
+                    Some(Ok(_)) => continue,
+                }
+            }
+        }),
+    );
+    assert_eq!((here_ends, there_ends), ("cut", "cut"));
+    assert!(socket_ends.is_ok(), "the WebSocket outlived its session");
+    assert_eq!(
+        how_it_ends(&mut staying_view, Duration::from_millis(500)).await,
+        "still open"
+    );
+
+    // A password change from the command line ends every session, and with them the rest.
+    let out = app.cli(
+        &["user", "set-password", ADMIN_EMAIL, "--password-stdin"],
+        Some("a new long password"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(how_it_ends(&mut staying_view, limit).await, "cut");
+    // And the ended session opens nothing new.
+    let again = client()
+        .get(other.url("/live"))
+        .header("cookie", &staying_session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    other.stop().await;
 }

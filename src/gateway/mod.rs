@@ -2,6 +2,11 @@
 //! no nginx needed. HTTP/1.1, WebSocket upgrades, and streamed bodies (MJPEG, HLS) that are
 //! passed on as they come, never buffered. The session cookie never reaches the app.
 
+mod streams;
+
+use streams::UntilEnded;
+pub use streams::{OpenStreams, watch as watch_open_streams};
+
 use std::str::FromStr;
 
 use axum::body::Body;
@@ -277,6 +282,8 @@ async fn forward(
         .extensions()
         .get::<crate::listener::ConnectionSlot>()
         .cloned();
+    // What the app sends back lasts only as long as the session it was asked for under.
+    let held = user.map(|u| state.open_streams().hold(u.token_hash));
     // The app gets the path the rules were applied to, never a second reading of it.
     let path_and_query = match req.uri().query() {
         Some(q) => format!("{path}?{q}"),
@@ -334,23 +341,30 @@ async fn forward(
         && let Some(client_side) = client_upgrade
     {
         let upstream_side = hyper::upgrade::on(&mut response);
-        // The tunnel keeps its connection's slot and client count, and ends at shutdown.
+        // The tunnel keeps its connection's slot and client count, and ends at shutdown
+        // or when its session does.
         tokio::spawn(async move {
             if let (Ok(a), Ok(b)) = (client_side.await, upstream_side.await) {
                 let (mut a, mut b) = (TokioIo::new(a), TokioIo::new(b));
                 let copy = tokio::io::copy_bidirectional(&mut a, &mut b);
-                match slot {
-                    Some(slot) => {
-                        tokio::select! {
-                            _ = copy => {}
-                            () = slot.clone().stopping() => {}
-                        }
-                        drop(slot);
+                let stopping = async {
+                    match &slot {
+                        Some(slot) => slot.clone().stopping().await,
+                        None => std::future::pending().await,
                     }
-                    None => {
-                        let _ = copy.await;
+                };
+                let session_ended = async {
+                    match held {
+                        Some(mut held) => held.ended().await,
+                        None => std::future::pending().await,
                     }
+                };
+                tokio::select! {
+                    _ = copy => {}
+                    () = stopping => {}
+                    () = session_ended => {}
                 }
+                drop(slot);
             }
         });
         let (parts, _) = response.into_parts();
@@ -359,7 +373,10 @@ async fn forward(
     let (mut parts, body) = response.into_parts();
     drop_hop_by_hop(&mut parts.headers);
     // Streamed as it arrives: live views must not wait for an end that never comes.
-    Response::from_parts(parts, Body::new(body))
+    match held {
+        Some(held) => Response::from_parts(parts, Body::new(UntilEnded::new(body, held))),
+        None => Response::from_parts(parts, Body::new(body)),
+    }
 }
 
 #[cfg(test)]
