@@ -118,7 +118,8 @@ impl App {
             }
             None => format!("http://{addr}"),
         };
-        let setup_url = setup_token.map(|t| format!("{public_url}/setup/{t}"));
+        let prefix = config.pages_prefix.as_str();
+        let setup_url = setup_token.map(|t| format!("{public_url}{prefix}/setup/{t}"));
 
         let settings = web::WebSettings {
             public_url: public_url.clone(),
@@ -128,6 +129,7 @@ impl App {
             upstreams: config.upstreams.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             metrics_on_main_listener: metrics_listener.is_none(),
+            pages_prefix: config.pages_prefix.as_str().into(),
         };
         let closer = auth.clone();
         let mut background = vec![tokio::spawn(prune_forever(

@@ -151,6 +151,10 @@ pub struct ServeArgs {
         default_value = "nidan <nidan@localhost>"
     )]
     pub smtp_from: String,
+    /// Put all of nidan's own paths (pages, static files, API, forward-auth, health, metrics)
+    /// under this prefix, e.g. /.nidan, so that a catch-all --upstream gets every other path.
+    #[arg(long, env = "NIDAN_PAGES_PREFIX", value_name = "PATH")]
+    pub pages_prefix: Option<String>,
     /// Serve /metrics on this address only, instead of on the main listener.
     #[arg(long, env = "NIDAN_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,

@@ -48,6 +48,8 @@ pub struct Config {
     pub smtp_from: String,
     /// Serve `/metrics` here instead of on the main listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// "" or e.g. `/.nidan`: where all of nidan's own paths live.
+    pub pages_prefix: String,
 }
 
 impl Config {
@@ -74,6 +76,7 @@ impl Config {
             smtp_url: None,
             smtp_from: "nidan <nidan@localhost>".to_owned(),
             metrics_listen: None,
+            pages_prefix: String::new(),
         }
     }
 
@@ -101,6 +104,8 @@ pub enum ConfigError {
         "--upstream {upstream} is on another host than the public URL ({host}): the session cookie set there never reaches {upstream}, and people would go round between sign-in and the app; set --cookie-domain to a domain both are under"
     )]
     UpstreamOutsideCookie { upstream: String, host: String },
+    #[error("--pages-prefix {0}")]
+    PagesPrefix(String),
 }
 
 fn under(host: &str, domain: &str) -> bool {
@@ -111,6 +116,10 @@ fn under(host: &str, domain: &str) -> bool {
 impl Config {
     /// Refuses what cannot work, before anything starts (`serve` and `config check` alike).
     pub fn check(&self) -> Result<(), ConfigError> {
+        if !self.pages_prefix.is_empty() {
+            crate::web::paths::check_prefix(&self.pages_prefix)
+                .map_err(ConfigError::PagesPrefix)?;
+        }
         let public_host = match &self.public_url {
             Some(url) => {
                 let rest = url
@@ -148,6 +157,20 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// What works but is likely not what the operator wants, one line each.
+    pub fn warnings(&self) -> Vec<String> {
+        let catch_all = self.upstreams.iter().any(|u| u.host.is_none());
+        if catch_all && self.pages_prefix.is_empty() {
+            vec![
+                "a catch-all --upstream gets every path but nidan's own (/login, /logout, /mypage, /setup/, /static/, /api/v1/, /auth/, /healthz, /readyz, /metrics): the app cannot use those; set --pages-prefix /.nidan to move nidan's under one prefix".to_owned(),
+            ]
+        } else {
+            Vec::new()
+        }
     }
 }
 

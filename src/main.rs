@@ -186,7 +186,11 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     }
     let shutdown_timeout = args.shutdown_timeout;
     let config = serve_config(store, args);
+    let warnings = config.warnings();
     let app = App::spawn(config, Arc::new(SystemClock)).await?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(url = %app.public_url, "nidan is serving");
     if let Some(addr) = app.metrics_addr {
         tracing::info!(metrics = %format!("http://{addr}/metrics"), "metrics served apart");
@@ -230,6 +234,7 @@ fn serve_config(store: StoreArgs, args: ServeArgs) -> Config {
     config.smtp_url = args.smtp_url.map(SecretString::from);
     config.smtp_from = args.smtp_from;
     config.metrics_listen = args.metrics_listen;
+    config.pages_prefix = args.pages_prefix.unwrap_or_default();
     config.connections = nidan::listener::ConnectionLimits {
         header_read_timeout: args.header_read_timeout,
         max_connections: args.max_connections as usize,
@@ -325,6 +330,9 @@ fn config_check(
     };
     writeln!(out, "# server key: from {key_source} (not shown)")?;
     writeln!(out, "# the configuration is valid")?;
+    for warning in config.warnings() {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use crate::auth::target::BadTarget;
 use crate::guard::{self, Asked, Verdict};
 use crate::web::WebState;
+use crate::web::paths;
 
 pub fn router() -> Router<WebState> {
     Router::new()
@@ -103,7 +104,10 @@ async fn answer(
             } else {
                 StatusCode::UNAUTHORIZED
             };
-            to(status, &format!("{public_url}/login?rd={rd}"))
+            to(
+                status,
+                &format!("{public_url}{}?rd={rd}", paths::to("/login")),
+            )
         }
         Verdict::SetUpTwoFactor => {
             let status = if redirect {
@@ -111,7 +115,10 @@ async fn answer(
             } else {
                 StatusCode::FORBIDDEN
             };
-            to(status, &format!("{public_url}/mypage/2fa/setup"))
+            to(
+                status,
+                &format!("{public_url}{}", paths::to("/mypage/2fa/setup")),
+            )
         }
     }
 }

@@ -87,7 +87,13 @@ async fn require_csrf_header(req: Request, next: Next) -> Response {
 pub struct ApiDoc;
 
 async fn openapi() -> impl IntoResponse {
-    let json = ApiDoc::openapi().to_json().unwrap_or_default();
+    let mut doc = ApiDoc::openapi();
+    // Under a pages prefix, the paths are relative to it.
+    let prefix = crate::web::paths::prefix();
+    if !prefix.is_empty() {
+        doc.servers = Some(vec![utoipa::openapi::server::Server::new(prefix.as_ref())]);
+    }
+    let json = doc.to_json().unwrap_or_default();
     ([(header::CONTENT_TYPE, "application/json")], json)
 }
 

@@ -21,7 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::auth::target::normalise_host;
 use crate::guard::{self, Verdict};
-use crate::web::WebState;
+use crate::web::{WebState, paths};
 
 /// `[HOST=]http://ADDR`: the app for requests to HOST, or (without HOST) for every path that
 /// is not nidan's own.
@@ -71,7 +71,11 @@ const OWN_PATHS: [&str; 11] = [
     "/readyz",
 ];
 
-fn is_own_path(path: &str) -> bool {
+/// With a pages prefix, nidan's own paths are those under it; without, the list above.
+fn is_own_path(prefix: &str, path: &str) -> bool {
+    if !prefix.is_empty() {
+        return paths::is_under(prefix, path);
+    }
     OWN_PATHS
         .iter()
         .any(|own| path == own.trim_end_matches('/') || path.starts_with(own))
@@ -98,7 +102,12 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-fn pick<'a>(upstreams: &'a [Upstream], host: &str, path: &str) -> Option<&'a Upstream> {
+fn pick<'a>(
+    upstreams: &'a [Upstream],
+    prefix: &str,
+    host: &str,
+    path: &str,
+) -> Option<&'a Upstream> {
     upstreams
         .iter()
         .find(|u| u.host.as_deref() == Some(host))
@@ -106,7 +115,7 @@ fn pick<'a>(upstreams: &'a [Upstream], host: &str, path: &str) -> Option<&'a Ups
             upstreams
                 .iter()
                 .find(|u| u.host.is_none())
-                .filter(|_| !is_own_path(path))
+                .filter(|_| !is_own_path(prefix, path))
         })
 }
 
@@ -145,7 +154,8 @@ pub async fn layer(State(state): State<WebState>, req: Request, next: Next) -> R
         }
     };
     let path = asked.target.path.to_string();
-    let Some(upstream) = pick(upstreams, &asked.target.host, &path).cloned() else {
+    let prefix = &settings.pages_prefix;
+    let Some(upstream) = pick(upstreams, prefix, &asked.target.host, &path).cloned() else {
         return next.run(req).await;
     };
     let user = match guard::verdict(&state, req.headers(), &asked.target).await {
@@ -153,7 +163,7 @@ pub async fn layer(State(state): State<WebState>, req: Request, next: Next) -> R
         Ok(Verdict::SignIn) => {
             let back = if upstream.host.is_some() {
                 let rd = serde_urlencoded::to_string([("rd", asked.url())]).unwrap_or_default();
-                format!("{}/login?{rd}", settings.public_url)
+                format!("{}{}?{rd}", settings.public_url, paths::to("/login"))
             } else {
                 let mut local = path.clone();
                 if let Some(q) = req.uri().query() {
@@ -161,14 +171,15 @@ pub async fn layer(State(state): State<WebState>, req: Request, next: Next) -> R
                     local.push_str(q);
                 }
                 let next = serde_urlencoded::to_string([("next", &local)]).unwrap_or_default();
-                format!("/login?{next}")
+                format!("{}?{next}", paths::to("/login"))
             };
             return own(Redirect::to(&back));
         }
         Ok(Verdict::SetUpTwoFactor) => {
             return own(Redirect::to(&format!(
-                "{}/mypage/2fa/setup",
-                settings.public_url
+                "{}{}",
+                settings.public_url,
+                paths::to("/mypage/2fa/setup")
             )));
         }
         Err(e) => {
@@ -393,9 +404,9 @@ mod tests {
         );
         assert!("cam=ftp://x".parse::<Upstream>().is_err());
         let list = vec![cam.clone(), all.clone()];
-        assert_eq!(pick(&list, "cam.example.home", "/login"), Some(&cam));
-        assert_eq!(pick(&list, "other", "/live"), Some(&all));
-        assert_eq!(pick(&list, "other", "/"), Some(&all));
+        assert_eq!(pick(&list, "", "cam.example.home", "/login"), Some(&cam));
+        assert_eq!(pick(&list, "", "other", "/live"), Some(&all));
+        assert_eq!(pick(&list, "", "other", "/"), Some(&all));
         for own in [
             "/login",
             "/login/2fa",
@@ -407,8 +418,14 @@ mod tests {
             "/metrics",
             "/auth/forward",
         ] {
-            assert_eq!(pick(&list, "other", own), None, "{own}");
+            assert_eq!(pick(&list, "", "other", own), None, "{own}");
+            // Under a pages prefix those are the app's, and the prefix is nidan's.
+            assert_eq!(pick(&list, "/.nidan", "other", own), Some(&all), "{own}");
+            let prefixed = format!("/.nidan{own}");
+            assert_eq!(pick(&list, "/.nidan", "other", &prefixed), None, "{own}");
         }
+        assert_eq!(pick(&list, "/.nidan", "other", "/.nidan"), None);
+        assert_eq!(pick(&list, "/.nidan", "other", "/.nidanx"), Some(&all));
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum WebError {
 struct ErrorPage {
     ja: &'static str,
     en: &'static str,
+    /// "" or the pages prefix, for the style sheet.
+    base: std::sync::Arc<str>,
+    home: String,
 }
 
 impl IntoResponse for WebError {
@@ -60,6 +63,8 @@ impl IntoResponse for WebError {
                 let page = ErrorPage {
                     ja: "ただいまサービスを利用できません。しばらくしてからもう一度お試しください。",
                     en: "The service is unavailable right now. Please try again shortly.",
+                    base: super::paths::prefix(),
+                    home: super::paths::to("/"),
                 };
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -77,6 +82,7 @@ impl IntoResponse for WebError {
                 )
             }
         };
-        (status, ErrorPage { ja, en }).into_response()
+        let (base, home) = (super::paths::prefix(), super::paths::to("/"));
+        (status, ErrorPage { ja, en, base, home }).into_response()
     }
 }

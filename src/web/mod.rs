@@ -8,6 +8,7 @@ pub mod headers;
 mod i18n;
 mod metrics;
 mod pages;
+pub mod paths;
 pub mod qr;
 mod request_id;
 pub mod session;
@@ -24,6 +25,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware;
+use axum::response::IntoResponse;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -51,6 +53,8 @@ pub struct WebSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Whether `/metrics` is served here (no `--metrics-listen`).
     pub metrics_on_main_listener: bool,
+    /// "" or e.g. `/.nidan`: where all of nidan's own paths live.
+    pub pages_prefix: Arc<str>,
 }
 
 #[derive(Clone)]
@@ -100,9 +104,20 @@ impl WebState {
         &self.0.open_streams
     }
 
-    /// Where to go after sign-in: an allowed `rd`, else a local `next`, else `/`.
+    /// Where to go after sign-in: an allowed `rd`, else a local `next`, else the front of
+    /// the site ([`Self::home`]).
     pub fn destination(&self, next: &str, rd: &str) -> String {
-        redirect::destination(next, rd, &self.0.settings.allowed_redirect_domains)
+        let to = redirect::destination(next, rd, &self.0.settings.allowed_redirect_domains);
+        if to == "/" { self.home() } else { to }
+    }
+
+    /// The front of the site: the app when one upstream takes every path, else nidan's home.
+    pub fn home(&self) -> String {
+        if self.0.settings.upstreams.iter().any(|u| u.host.is_none()) {
+            "/".to_owned()
+        } else {
+            paths::to("/")
+        }
     }
 }
 
@@ -158,6 +173,17 @@ pub fn router(
             tracing::info_span!("request", method = %req.method(), route, request_id)
         }))
         .merge(forward_auth);
+    let prefix = state.settings().pages_prefix.clone();
+    let app = if prefix.is_empty() {
+        app
+    } else {
+        // Every other path is the app's (or, without one, nobody's).
+        Router::new().nest(&prefix, app).fallback(|| async {
+            let mut response = StatusCode::NOT_FOUND.into_response();
+            headers::secure(&mut response);
+            response
+        })
+    };
     // Outermost: the guarded app's requests and responses pass untouched by nidan's
     // headers, body limit and timeout (live streams never end).
     let app = if state.settings().upstreams.is_empty() {
@@ -174,5 +200,6 @@ pub fn router(
             state.clone(),
             metrics::observe,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), paths::scope))
         .with_state(state)
 }

@@ -44,10 +44,10 @@ pub fn session_removal(state: &WebState) -> Cookie<'static> {
     cookie
 }
 
-/// `path`: `/login` for the pages, `/api/v1/login` for the API.
-pub fn pending_cookie(token: String, secure: bool, path: &'static str) -> Cookie<'static> {
+/// `path`: `/login` for the pages, `/api/v1/login` for the API (under the pages prefix).
+pub fn pending_cookie(token: String, secure: bool, path: &str) -> Cookie<'static> {
     Cookie::build((PENDING_COOKIE, token))
-        .path(path)
+        .path(super::paths::to(path))
         .http_only(true)
         .secure(secure)
         .same_site(SameSite::Lax)
@@ -55,8 +55,10 @@ pub fn pending_cookie(token: String, secure: bool, path: &'static str) -> Cookie
         .build()
 }
 
-pub fn pending_removal(path: &'static str) -> Cookie<'static> {
-    Cookie::build(PENDING_COOKIE).path(path).build()
+pub fn pending_removal(path: &str) -> Cookie<'static> {
+    Cookie::build(PENDING_COOKIE)
+        .path(super::paths::to(path))
+        .build()
 }
 
 pub fn pending_token(jar: &CookieJar) -> Option<String> {
@@ -179,10 +181,11 @@ impl FromRequestParts<WebState> for CurrentUser {
                     .extensions
                     .get::<OriginalUri>()
                     .map_or_else(|| parts.uri.path().to_owned(), |u| u.path().to_owned());
-                let to = if path == "/" {
-                    "/login".to_owned()
+                let login = super::paths::to("/login");
+                let to = if path == "/" || path == super::paths::to("/") {
+                    login
                 } else {
-                    format!("/login?next={}", encode_query_value(&path))
+                    format!("{login}?next={}", encode_query_value(&path))
                 };
                 Err(NotSignedIn::Redirect(Redirect::to(&to)))
             }

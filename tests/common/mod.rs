@@ -122,8 +122,12 @@ impl TestApp {
         let app = spawn_in(AppData::new().await, make).await;
         let setup = app.setup_url.clone().expect("fresh app offers setup");
         // Under a public URL that names another host, the link's path on this server.
-        let path = &setup[setup.find("/setup/").expect("a setup path")..];
-        let setup = app.url(path);
+        let path = reqwest::Url::parse(&setup)
+            .expect("a URL")
+            .path()
+            .to_owned();
+        let prefix = path[..path.find("/setup/").expect("a setup path")].to_owned();
+        let setup = app.url(&path);
         let browser = client();
         let resp = post_form(
             &browser,
@@ -136,7 +140,7 @@ impl TestApp {
             ],
         )
         .await;
-        assert_is_redirect_to(&resp, "/mypage");
+        assert_is_redirect_to(&resp, &format!("{prefix}/mypage"));
         app
     }
 

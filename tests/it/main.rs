@@ -21,6 +21,7 @@ mod nginx;
 mod notifications;
 mod operations;
 mod outage;
+mod pages_prefix;
 mod serve;
 mod sessions;
 mod setup;

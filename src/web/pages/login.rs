@@ -13,6 +13,7 @@ use super::{Chrome, refusal};
 use crate::auth::{LoginAttempt, LoginOutcome, redirect};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
+use crate::web::paths;
 use crate::web::session::{MaybeUser, local_path, pending_cookie, with_session};
 use crate::web::{Lang, WebError, WebState};
 
@@ -58,10 +59,10 @@ fn allowed_rd(state: &WebState, rd: &str) -> String {
 
 /// Sends a pending sign-in back to the start, saying why.
 pub fn restart(reason: Restart) -> Redirect {
-    Redirect::to(match reason {
+    Redirect::to(&paths::to(match reason {
         Restart::Expired => "/login?reason=expired",
         Restart::TooManyCodes => "/login?reason=too_many_codes",
-    })
+    }))
 }
 
 pub enum Restart {
@@ -117,7 +118,7 @@ async fn submit(
             let jar = with_session(&state, jar, session);
             // Without a second step there is no two-step verification: set it up when required.
             let to = if state.settings().access.require_two_factor {
-                "/mypage/2fa/setup".to_owned()
+                paths::to("/mypage/2fa/setup")
             } else {
                 state.destination(&form.next, &form.rd)
             };
@@ -129,7 +130,7 @@ async fn submit(
                 state.0.secure_cookies,
                 "/login",
             ));
-            Ok((jar, Redirect::to("/login/2fa")).into_response())
+            Ok((jar, Redirect::to(&paths::to("/login/2fa"))).into_response())
         }
         Err(err) => {
             let (status, message) = refusal(lang, state.auth().now(), err)?;

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum_extra::extract::cookie::CookieJar;
 
+use crate::web::paths;
 use crate::web::session::{session_removal, session_token};
 use crate::web::{WebError, WebState};
 
@@ -21,5 +22,5 @@ async fn sign_out(
         state.auth().sign_out(&token, &client).await?;
     }
     let jar = jar.remove(session_removal(&state));
-    Ok((jar, Redirect::to("/login?signed_out=1")).into_response())
+    Ok((jar, Redirect::to(&paths::to("/login?signed_out=1"))).into_response())
 }

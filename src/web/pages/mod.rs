@@ -38,6 +38,8 @@ pub struct Chrome {
     pub signed_in: bool,
     /// This page in the other language, its query (`rd`, `next`) kept.
     pub other_lang_href: String,
+    /// What nidan's own links start with: "" or the pages prefix (`/.nidan`).
+    pub base: std::sync::Arc<str>,
 }
 
 impl Chrome {
@@ -47,6 +49,7 @@ impl Chrome {
             csrf_token: csrf.0,
             signed_in,
             other_lang_href: super::i18n::current_other_lang_href(lang),
+            base: super::paths::prefix(),
         }
     }
 }

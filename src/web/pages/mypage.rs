@@ -11,6 +11,7 @@ use crate::clock::format_utc;
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
 use crate::web::i18n::{backup_used, event_label};
+use crate::web::paths;
 use crate::web::session::CurrentUser;
 use crate::web::{Lang, WebError, WebState};
 
@@ -149,5 +150,5 @@ async fn end_session(
         Err(AuthError::UnknownSession) => "/mypage?notice=session_unknown",
         Err(e) => return Err(e.into()),
     };
-    Ok(Redirect::to(to).into_response())
+    Ok(Redirect::to(&paths::to(to)).into_response())
 }

@@ -16,6 +16,7 @@ use super::{Chrome, refusal};
 use crate::auth::{AuthError, SecondFactor};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
+use crate::web::paths;
 use crate::web::session::{pending_removal, pending_token, with_session};
 use crate::web::{Lang, WebError, WebState};
 
@@ -136,7 +137,7 @@ async fn submit(
         Ok(done) => {
             let jar = with_session(&state, jar.remove(pending_removal("/login")), done.session);
             let to = match done.backup_codes_left {
-                Some(_) => "/mypage?notice=backup_used".to_owned(),
+                Some(_) => paths::to("/mypage?notice=backup_used"),
                 // Checked when the pending sign-in was made; checked again all the same.
                 None => state.destination(&done.next, &done.next),
             };

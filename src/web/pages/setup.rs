@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::{Chrome, refusal};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
+use crate::web::paths;
 use crate::web::session::with_session;
 use crate::web::{Lang, WebError, WebState};
 
@@ -91,7 +92,7 @@ async fn submit(
     {
         Ok(session) => {
             let jar = with_session(&state, jar, session);
-            Ok((jar, Redirect::to("/mypage")).into_response())
+            Ok((jar, Redirect::to(&paths::to("/mypage"))).into_response())
         }
         Err(err) => {
             let (status, message) = refusal(lang, state.auth().now(), err)?;

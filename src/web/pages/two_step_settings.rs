@@ -21,6 +21,7 @@ use crate::otp;
 use crate::web::csrf::{CsrfToken, token_for_new_session};
 use crate::web::form::WebForm;
 use crate::web::i18n::Texts;
+use crate::web::paths;
 use crate::web::session::{CurrentUser, with_session};
 use crate::web::{Lang, WebError, WebState, qr};
 
@@ -122,7 +123,7 @@ impl Flow {
 }
 
 fn to_mypage() -> Response {
-    Redirect::to("/mypage").into_response()
+    Redirect::to(&paths::to("/mypage")).into_response()
 }
 
 async fn scan_page(
@@ -219,7 +220,7 @@ async fn submit_setup(
         let password = SecretString::from(form.password);
         return match auth.begin_totp_setup(&user, &password, &client).await {
             // Post/Redirect/Get: a reload shows the QR code again instead of re-posting.
-            Ok(()) => Ok(Redirect::to("/mypage/2fa/setup").into_response()),
+            Ok(()) => Ok(Redirect::to(&paths::to("/mypage/2fa/setup")).into_response()),
             Err(err) => password_refused(Flow::Setup, &state, lang, csrf, err),
         };
     }
@@ -243,7 +244,7 @@ async fn submit_setup(
             let chrome = Chrome::new(lang, csrf, true);
             match scan_page(&state, &user, chrome, Some(message)).await? {
                 Some(page) => Ok((status, page).into_response()),
-                None => Ok(Redirect::to("/mypage/2fa/setup").into_response()),
+                None => Ok(Redirect::to(&paths::to("/mypage/2fa/setup")).into_response()),
             }
         }
     }
@@ -286,7 +287,7 @@ async fn submit_disable(
     match state.auth().disable_totp(&user, &password, &client).await {
         Ok(session) => {
             let jar = with_session(&state, jar, session);
-            Ok((jar, Redirect::to("/mypage?notice=disabled")).into_response())
+            Ok((jar, Redirect::to(&paths::to("/mypage?notice=disabled"))).into_response())
         }
         Err(err) => password_refused(Flow::Disable, &state, lang, csrf, err),
     }
