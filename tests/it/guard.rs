@@ -376,6 +376,8 @@ pub async fn attack_through_proxy(app: &TestApp, proxy: &str, login: &str) {
         !body.contains("intruder") && !body.contains("=admin"),
         "{body}"
     );
+    // Nor does it get a proxy's placeholder as text (Caddy's {http.reverse_proxy.header.*}).
+    assert!(!body.contains("{http."), "{body}");
 
     // Signed in with a password only: the viewer sees nidan's account and never nidan's
     // cookies; /admin wants two-step verification.
