@@ -61,6 +61,7 @@ pub struct RunningApp {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
+    open: crate::listener::OpenConnections,
 }
 
 /// Whether a command may start a new installation (`serve`, `migrate`) or works on an
@@ -163,8 +164,23 @@ impl App {
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
         let mut limits = config.connections.clone();
         limits.exempt.extend(config.trusted_proxies.iter().copied());
+        if let Some((soft, _)) = crate::fd_limit::current() {
+            let per_connection = if config.upstreams.is_empty() { 1 } else { 2 };
+            let db = config.db.max_connections as usize;
+            let fit = crate::fd_limit::connections_within(soft, db, per_connection);
+            if fit < limits.max_connections {
+                tracing::warn!(
+                    open_file_limit = soft,
+                    max_connections = fit,
+                    "the open-file limit allows only this many connections (the rest of it is kept for the database); raise it (LimitNOFILE) to serve more"
+                );
+                limits.max_connections = fit;
+            }
+        }
+        let open = crate::listener::OpenConnections::default();
+        let open_to_serve = open.clone();
         let task = tokio::spawn(async move {
-            crate::listener::serve(listener, router, limits, async {
+            crate::listener::serve(listener, router, limits, open_to_serve, async {
                 let _ = on_shutdown.await;
             })
             .await;
@@ -179,11 +195,18 @@ impl App {
             shutdown,
             task,
             background,
+            open,
         })
     }
 }
 
 impl RunningApp {
+    /// Connections still open: during a shutdown, the requests (streams, tunnels) that
+    /// are still running.
+    pub fn open_connections(&self) -> crate::listener::OpenConnections {
+        self.open.clone()
+    }
+
     /// Stops accepting, lets requests in flight finish, closes the pool, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         for task in &self.background {

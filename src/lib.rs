@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod config_file;
 pub mod crypto;
+pub mod fd_limit;
 pub mod gateway;
 pub mod guard;
 pub mod listener;

@@ -53,7 +53,7 @@ impl Default for ConnectionLimits {
 /// `max_connections`, its client's count, and the signal to stop at shutdown.
 #[derive(Clone)]
 pub struct ConnectionSlot {
-    _held: Arc<(OwnedSemaphorePermit, Option<ClientCount>)>,
+    _held: Arc<(OwnedSemaphorePermit, Option<ClientCount>, Open)>,
     stopping: watch::Receiver<()>,
 }
 
@@ -101,10 +101,40 @@ impl Drop for ClientCount {
     }
 }
 
+/// How many connections are open (each serving a request, a stream or a tunnel, or
+/// waiting for the next request): what a shutdown deadline would cut.
+#[derive(Clone, Default)]
+pub struct OpenConnections {
+    count: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl OpenConnections {
+    pub fn count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// One open connection, counted until dropped.
+struct Open(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Open {
+    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    open: OpenConnections,
     shutdown: impl Future<Output = ()>,
 ) {
     let max = limits.max_connections.clamp(1, 1_000_000) as u32;
@@ -115,6 +145,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     tokio::pin!(shutdown);
+    let mut last_said = None;
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => match slot {
@@ -127,8 +158,12 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    // Out of descriptors or the like: wait instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    // Out of descriptors or the like: wait instead of spinning, and say so
+                    // once in a while rather than ten times a second.
+                    if last_said.is_none_or(|at: std::time::Instant| at.elapsed() >= Duration::from_secs(10)) {
+                        tracing::warn!(error = %e, "accept failed (said at most every 10 s)");
+                        last_said = Some(std::time::Instant::now());
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -151,7 +186,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let held = ConnectionSlot {
-            _held: Arc::new((slot, count)),
+            _held: Arc::new((slot, count, Open::new(&open.count))),
             stopping: stopping.clone(),
         };
         let for_requests = held.clone();

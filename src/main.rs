@@ -185,6 +185,13 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
     }
     let shutdown_timeout = args.shutdown_timeout;
+    match nidan::fd_limit::raise() {
+        Ok((before, after)) if after > before => {
+            tracing::info!(before, after, "open-file limit raised to the hard limit");
+        }
+        Ok((_, limit)) => tracing::info!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+    }
     let config = serve_config(store, args);
     let warnings = config.warnings();
     let app = App::spawn(config, Arc::new(SystemClock)).await?;
@@ -201,9 +208,22 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
+    let open = app.open_connections();
     match tokio::time::timeout(shutdown_timeout, app.stop()).await {
         Ok(stopped) => stopped.context("server stopped with an error")?,
-        Err(_) => tracing::warn!("shutdown deadline passed; requests still in flight were cut"),
+        Err(_) => {
+            // An unclean stop is not a success: the supervisor and the operator hear of it.
+            let cut = open.count();
+            tracing::error!(
+                cut,
+                "shutdown deadline passed: requests still in flight were cut"
+            );
+            bail!(
+                "the shutdown deadline ({}) cut {cut} request{} still in flight",
+                humantime::format_duration(shutdown_timeout),
+                if cut == 1 { "" } else { "s" }
+            );
+        }
     }
     tracing::info!("stopped");
     Ok(())

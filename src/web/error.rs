@@ -68,7 +68,7 @@ impl IntoResponse for WebError {
                 };
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "5")],
+                    [(header::RETRY_AFTER, super::headers::RETRY_AFTER_SECS)],
                     page,
                 )
                     .into_response();

@@ -34,6 +34,7 @@ const HEADERS: [(HeaderName, &str); 5] = [
 /// The same headers on an answer nidan builds outside the pages (the built-in proxy's and
 /// forward-auth's own answers): they have no body, so nothing may load or frame them.
 pub fn secure(response: &mut axum::response::Response) {
+    retry_after(response);
     let headers = response.headers_mut();
     for (name, value) in HEADERS {
         headers
@@ -47,10 +48,30 @@ pub fn secure(response: &mut axum::response::Response) {
         ));
 }
 
+/// How long a client should wait after a 503 before it tries again.
+pub const RETRY_AFTER_SECS: &str = "5";
+
+/// Every 503 of nidan's says when to come back (load balancers and the API's clients
+/// read it; a person sees the page).
+pub fn retry_after(response: &mut axum::response::Response) {
+    if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+}
+
 pub fn with_security_headers<S: Clone + Send + Sync + 'static>(
     mut router: Router<S>,
     redirect_domains: &[String],
 ) -> Router<S> {
+    router = router.layer(axum::middleware::map_response(
+        |mut response: axum::response::Response| async move {
+            retry_after(&mut response);
+            response
+        },
+    ));
     let csp = content_security_policy(redirect_domains);
     if let Ok(value) = HeaderValue::from_str(&csp) {
         router = router.layer(SetResponseHeaderLayer::if_not_present(

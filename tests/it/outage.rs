@@ -79,8 +79,27 @@ async fn database_outage_gives_503_and_the_instance_recovers_alone() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
 
+    let session = app.client.get(app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(session.status(), 200);
+
     cable.cut();
-    assert_eq!(app.get("/readyz").await.status(), 503);
+    // Every 503 says when to come back: readiness, the API, forward-auth, the pages.
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.headers()["retry-after"], "5");
+    let me = app.get("/api/v1/me").await;
+    assert_eq!(me.status(), 503);
+    assert_eq!(me.headers()["retry-after"], "5");
+    // A session the short-lived cache does not hold, so that the check needs the database.
+    let check = client()
+        .get(app.url("/auth/verify"))
+        .header("x-original-url", "http://cam.example.home/live")
+        .header("cookie", format!("nidan_session={}", "A".repeat(43)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.status(), 503);
+    assert_eq!(check.headers()["retry-after"], "5");
     let resp = app.get("/mypage").await;
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.headers()["retry-after"], "5");

@@ -111,6 +111,45 @@ fn scrub(value: serde_json::Value) -> serde_json::Value {
 }
 
 #[tokio::test]
+async fn a_shutdown_deadline_that_cuts_requests_exits_non_zero_and_says_how_many() {
+    let app = Router::new().route(
+        "/stuck",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            "never"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let command = ServeProcess::command(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--upstream",
+        &upstream,
+        "--access-rule",
+        "*/stuck=bypass",
+        "--shutdown-timeout",
+        "1s",
+    ]);
+    let server = ServeProcess::start(command).await;
+    let stuck = tokio::spawn(client().get(server.url("/stuck")).send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.sigterm();
+    let (exit, lines) = server.wait().await;
+    assert_eq!(exit.code(), Some(1), "{}", lines.join("\n"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("the shutdown deadline (1s) cut 1 request still in flight")),
+        "{}",
+        lines.join("\n")
+    );
+    assert!(stuck.await.unwrap().is_err(), "the request was cut");
+}
+
+#[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
     let id = app.get("/login").await.headers()["x-request-id"]
