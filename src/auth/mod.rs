@@ -142,9 +142,10 @@ impl AuthService {
         self.store.close().await;
     }
 
-    /// Ready to serve: the database answers and its schema is current.
+    /// Ready to serve: the database answers, its schema is current and it takes a write.
     pub async fn ready(&self) -> bool {
         matches!(self.store.schema_current().await, Ok(true))
+            && self.store.can_write().await.is_ok()
     }
 
     /// A consistent copy of the database (SQLite) in `path`, which must not exist yet.

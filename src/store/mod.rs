@@ -29,6 +29,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the database cannot be reached: {0}")]
     Unavailable(sqlx::Error),
+    #[error("the database's file system is (nearly) full: {free} bytes free")]
+    Full { free: u64 },
     #[error("{path}: {source}")]
     File {
         path: std::path::PathBuf,
@@ -40,10 +42,48 @@ pub enum StoreError {
     Database(sqlx::Error),
 }
 
+/// A database error that means "nothing can be written now": disk full, a read-only file
+/// or server, an I/O error. Like an outage it answers 503 (and `/readyz` fails its write
+/// probe) until writes work again.
+fn cannot_write(db: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // The primary result code: SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_FULL 13.
+        let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+        return matches!(code & 0xff, 8 | 10 | 13);
+    }
+    // SQLSTATE: disk full, out of resources, I/O error, a read-only transaction (standby).
+    db.code()
+        .is_some_and(|c| matches!(c.as_ref(), "53100" | "53000" | "58030" | "25006"))
+}
+
+/// Said at most every 10 s: a full disk fails every write, and every write would say so.
+fn say_cannot_write(error: &sqlx::Error) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_SAID: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_SAID.load(Ordering::Relaxed);
+    if now >= last + 10
+        && LAST_SAID
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::error!(
+            %error,
+            "the database cannot be written (disk full, read-only or an I/O error): answering 503 until a write works again"
+        );
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+            sqlx::Error::Database(db) if cannot_write(db.as_ref()) => {
+                say_cannot_write(&e);
+                StoreError::Unavailable(e)
+            }
             // SQLSTATE class 08 (connection exception) and 57P (the server shut the session).
             sqlx::Error::Database(db)
                 if db
@@ -301,6 +341,8 @@ pub trait MetaStore {
     async fn check_key_fingerprint(&self, fingerprint: &str) -> StoreResult<()>;
     /// Whether the database answers and has every migration this build knows.
     async fn schema_current(&self) -> StoreResult<bool>;
+    /// Writes one row as it is: fails while nothing can be written (disk full, read-only).
+    async fn can_write(&self) -> StoreResult<()>;
     /// A consistent copy of the live database in a new file.
     async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()>;
     /// Closes the pool: waits for connections in use, then closes them all.

@@ -850,6 +850,12 @@ impl AuditStore for PostgresStore {
 
 #[async_trait]
 impl MetaStore for PostgresStore {
+    async fn can_write(&self) -> StoreResult<()> {
+        sqlx::query("UPDATE server_meta SET value = value WHERE key = 'key_fingerprint'")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
     async fn schema_current(&self) -> StoreResult<bool> {
         let applied: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",

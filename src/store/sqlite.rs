@@ -14,6 +14,29 @@ use super::*;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file; `None` in memory.
+    file: Option<std::path::PathBuf>,
+}
+
+/// Below this much free space the database counts as full for `/readyz`: a write that
+/// fits into the WAL's reused frames proves nothing, and a sign-in takes some 30 KiB.
+const MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+/// Free bytes for an unprivileged writer on the file system holding `path`.
+fn free_bytes(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: statvfs reads a NUL-terminated path and fills the struct it is given.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between systems
+    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -29,9 +52,10 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)?;
         // Made private before SQLite opens it: its WAL and shared-memory files take the
         // database file's mode.
-        let file = options.get_filename();
-        if !file.to_string_lossy().starts_with("file:sqlx-in-memory-") {
-            private_file(file)?;
+        let file = options.get_filename().to_owned();
+        let in_memory = file.to_string_lossy().starts_with("file:sqlx-in-memory-");
+        if !in_memory {
+            private_file(&file)?;
         }
         let options = options
             .create_if_missing(true)
@@ -47,7 +71,10 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            file: (!in_memory).then_some(file),
+        })
     }
 }
 
@@ -902,6 +929,21 @@ impl AuditStore for SqliteStore {
 
 #[async_trait]
 impl MetaStore for SqliteStore {
+    async fn can_write(&self) -> StoreResult<()> {
+        sqlx::query("UPDATE server_meta SET value = value WHERE key = 'key_fingerprint'")
+            .execute(&self.pool)
+            .await?;
+        if let Some(file) = &self.file {
+            let free = free_bytes(file).map_err(|source| StoreError::File {
+                path: file.clone(),
+                source,
+            })?;
+            if free < MIN_FREE_BYTES {
+                return Err(StoreError::Full { free });
+            }
+        }
+        Ok(())
+    }
     async fn schema_current(&self) -> StoreResult<bool> {
         let applied: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",

@@ -119,7 +119,12 @@ impl TestApp {
     }
 
     pub async fn with_admin_in(make: impl FnOnce(&AppData) -> Config) -> TestApp {
-        let app = spawn_in(AppData::new().await, make).await;
+        TestApp::with_admin_on(AppData::new().await, make).await
+    }
+
+    /// [`Self::with_admin_in`] on the given data directory and database.
+    pub async fn with_admin_on(data: AppData, make: impl FnOnce(&AppData) -> Config) -> TestApp {
+        let app = spawn_in(data, make).await;
         let setup = app.setup_url.clone().expect("fresh app offers setup");
         // Under a public URL that names another host, the link's path on this server.
         let path = reqwest::Url::parse(&setup)
@@ -434,6 +439,14 @@ fn with_database(admin: &str, name: &str) -> String {
 }
 
 impl TestDb {
+    /// SQLite in `dir`, whichever backend the run is for.
+    pub fn sqlite(dir: &Path) -> TestDb {
+        TestDb {
+            url: nidan::config::default_database_url(dir),
+            pg_name: None,
+        }
+    }
+
     pub async fn new(dir: &Path) -> TestDb {
         if !on_postgres() {
             let url = nidan::config::default_database_url(dir);

@@ -11,6 +11,7 @@ mod config_file;
 mod csrf;
 mod fd_limit;
 mod forward_auth;
+mod full_disk;
 mod gateway;
 mod guard;
 mod hardening;

@@ -1,0 +1,140 @@
+//! A full disk, for real: SQLite on a small tmpfs, filled to the last byte. Writes answer
+//! 503 with Retry-After, `/readyz` turns 503, nothing is changed half-way, and everything
+//! works again as soon as there is room, without a restart.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::*;
+
+/// A tmpfs of `size`, mounted on a temporary directory until dropped (mounting needs root;
+/// CI runs as root).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .expect("mount(8)");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        Tmpfs { dir }
+    }
+
+    /// Takes every byte left with one file; returns it.
+    fn fill(&self) -> PathBuf {
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while file.write_all(&chunk).is_ok() {}
+        while file.write_all(&[0]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_changes_nothing_and_recovers_alone() {
+    let tmpfs = Tmpfs::mount("8m");
+    let dir = tempfile::tempdir_in(tmpfs.dir.path()).unwrap();
+    let db = TestDb::sqlite(dir.path());
+    let app = TestApp::with_admin_on(AppData { dir, db }, config).await;
+    assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let sessions = app.db_i64("SELECT COUNT(*) FROM sessions").await;
+    let events = app.db_i64("SELECT COUNT(*) FROM audit_events").await;
+
+    let filler = tmpfs.fill();
+    // Sign-ins from new browsers: each needs to write. The first that cannot is a 503.
+    let mut refused = None;
+    for _ in 0..20 {
+        let browser = client();
+        let resp = post_form(
+            &browser,
+            &app.url("/login"),
+            &app.url("/login"),
+            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+        )
+        .await;
+        if resp.status() == 503 {
+            refused = Some(resp);
+            break;
+        }
+        assert_is_redirect_to(&resp, "/");
+    }
+    let refused = refused.expect("a sign-in on a full disk is refused");
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("ただいまサービスを利用できません"),
+        "the page says to come back, not that something broke"
+    );
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.headers()["retry-after"], "5");
+    let api = app
+        .client
+        .post(app.url("/api/v1/login"))
+        .header("x-requested-with", "test")
+        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 503);
+    assert_eq!(api.headers()["retry-after"], "5");
+
+    // Room again: ready at once, and sign-in works; the refused ones left nothing behind.
+    std::fs::remove_file(filler).unwrap();
+    let mut ready = false;
+    for _ in 0..20 {
+        if app.get("/readyz").await.status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "ready again without a restart");
+    let sessions_after = app.db_i64("SELECT COUNT(*) FROM sessions").await;
+    let signed_in_meanwhile = sessions_after - sessions;
+    let events_after = app.db_i64("SELECT COUNT(*) FROM audit_events").await;
+    assert_eq!(
+        events_after - events,
+        signed_in_meanwhile,
+        "one audit event per sign-in that went through, none for the refused"
+    );
+    let resp = post_form(
+        &client(),
+        &app.url("/login"),
+        &app.url("/login"),
+        &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+    )
+    .await;
+    assert_is_redirect_to(&resp, "/");
+    let check = app
+        .db_i64("SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'")
+        .await;
+    assert_eq!(check, 1, "the database is intact");
+}
