@@ -188,6 +188,9 @@ pub enum Verdict {
     SetUpTwoFactor,
 }
 
+/// The longest a session check may take before it counts as "unavailable".
+const CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The session (from nidan's cookie) and the access rules decide.
 pub async fn verdict(
     state: &WebState,
@@ -195,7 +198,15 @@ pub async fn verdict(
     target: &Target,
 ) -> AuthResult<Verdict> {
     let user = match cookie_in(headers, SESSION_COOKIE) {
-        Some(token) => state.auth().session(token).await?,
+        // A proxy waits for this answer before every request: a database that answers
+        // nothing (a partition) must not hold it longer than this.
+        Some(token) => tokio::time::timeout(CHECK_DEADLINE, state.auth().session(token))
+            .await
+            .map_err(|_| {
+                crate::auth::AuthError::Store(crate::store::StoreError::Unavailable(
+                    sqlx::Error::PoolTimedOut,
+                ))
+            })??,
         None => None,
     };
     Ok(

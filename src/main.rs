@@ -185,16 +185,18 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
     }
     let shutdown_timeout = args.shutdown_timeout;
-    match nidan::fd_limit::raise() {
+    // Before anything opens a descriptor; said once serving, so that a failed start is one line.
+    let raised = nidan::fd_limit::raise();
+    let config = serve_config(store, args);
+    let warnings = config.warnings();
+    let app = App::spawn(config, Arc::new(SystemClock)).await?;
+    match raised {
         Ok((before, after)) if after > before => {
             tracing::info!(before, after, "open-file limit raised to the hard limit");
         }
         Ok((_, limit)) => tracing::info!(limit, "open-file limit"),
         Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
     }
-    let config = serve_config(store, args);
-    let warnings = config.warnings();
-    let app = App::spawn(config, Arc::new(SystemClock)).await?;
     for warning in warnings {
         tracing::warn!("{warning}");
     }

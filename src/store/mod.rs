@@ -1,6 +1,7 @@
 //! Storage: the traits `auth` speaks to, and one module per backend. All SQL lives below here.
 
 mod postgres;
+mod reachability;
 mod sqlite;
 
 use std::fmt;

@@ -8,11 +8,14 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, FromRow, Row};
 
+use super::reachability::{self, ProbeTask, Reachability};
 use super::*;
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    reachability: Arc<Reachability>,
+    _probe: Arc<ProbeTask>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/postgres");
@@ -21,9 +24,18 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(30);
 
 impl PostgresStore {
+    /// The pool, unless the database is known to be away: then at once "unavailable",
+    /// rather than a wait for a connection that cannot come.
+    fn pool(&self) -> StoreResult<&PgPool> {
+        if self.reachability.is_away() {
+            return Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut));
+        }
+        Ok(&self.pool)
+    }
+
     /// Housekeeping: one DELETE with a cut-off time; how many rows went.
     async fn delete_before(&self, sql: &'static str, before: UnixTime) -> StoreResult<u64> {
-        let done = sqlx::query(sql).bind(before).execute(&self.pool).await?;
+        let done = sqlx::query(sql).bind(before).execute(self.pool()?).await?;
         Ok(done.rows_affected())
     }
 
@@ -47,9 +59,15 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool })
+        let reachability = Arc::new(Reachability::default());
+        let probe = tokio::spawn(reachability::probe(options, reachability.clone()));
+        Ok(Self {
+            pool,
+            reachability,
+            _probe: Arc::new(ProbeTask(probe)),
+        })
     }
 }
 
@@ -139,7 +157,7 @@ where
 #[async_trait]
 impl UserStore for PostgresStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
-        insert_user(&self.pool, &user).await
+        insert_user(self.pool()?, &user).await
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -147,7 +165,7 @@ impl UserStore for PostgresStore {
             "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
         ))
         .bind(email)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await?;
         Ok(row.map(Into::into))
     }
@@ -156,7 +174,7 @@ impl UserStore for PostgresStore {
         let row: Option<UserRow> =
             sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.pool()?)
                 .await?;
         Ok(row.map(Into::into))
     }
@@ -164,14 +182,14 @@ impl UserStore for PostgresStore {
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let rows: Vec<UserRow> =
             sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool()?)
                 .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn count_users(&self) -> StoreResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool()?)
             .await?)
     }
 
@@ -182,7 +200,7 @@ impl UserStore for PostgresStore {
         now: UnixTime,
         keep: Option<&TokenHash>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool()?.begin().await?;
         sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
             .bind(password_hash)
             .bind(now)
@@ -205,7 +223,7 @@ impl UserStore for PostgresStore {
     async fn delete_user(&self, user_id: UserId) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -223,7 +241,7 @@ impl SessionStore for PostgresStore {
         basis: SessionBasis<'_>,
     ) -> StoreResult<bool> {
         let basis = Some(basis);
-        insert_session(&self.pool, token, user_id, now, expires_at, origin, basis).await
+        insert_session(self.pool()?, token, user_id, now, expires_at, origin, basis).await
     }
 
     async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>> {
@@ -233,7 +251,7 @@ impl SessionStore for PostgresStore {
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
         .bind(token.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await?;
         Ok(row.map(|r| SessionRecord {
             user_id: r.get(0),
@@ -252,7 +270,7 @@ impl SessionStore for PostgresStore {
         )
         .bind(now)
         .bind(token.as_slice())
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await?;
         Ok(())
     }
@@ -260,7 +278,7 @@ impl SessionStore for PostgresStore {
     async fn delete_session(&self, token: &TokenHash) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token.as_slice())
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await?;
         Ok(())
     }
@@ -279,7 +297,7 @@ impl SessionStore for PostgresStore {
         .bind(user_id)
         .bind(now)
         .bind(seen_after)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool()?)
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -303,7 +321,7 @@ impl SessionStore for PostgresStore {
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash = $2")
             .bind(user_id)
             .bind(token.as_slice())
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -314,7 +332,7 @@ impl SessionStore for PostgresStore {
         )
         .bind(now)
         .bind(seen_after)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool()?)
         .await?)
     }
 
@@ -323,11 +341,11 @@ impl SessionStore for PostgresStore {
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
                 .bind(now)
                 .bind(seen_after)
-                .execute(&self.pool)
+                .execute(self.pool()?)
                 .await?;
         let pending = sqlx::query("DELETE FROM pending_logins WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await?;
         Ok(sessions.rows_affected() + pending.rows_affected())
     }
@@ -364,7 +382,7 @@ impl ThrottleStore for PostgresStore {
         .bind(rule.window)
         .bind(rule.limit)
         .bind(rule.lock_for)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await?;
         Ok(row.map(|row| ThrottleState {
             failures: row.get(0),
@@ -381,7 +399,7 @@ impl ThrottleStore for PostgresStore {
         )
         .bind(key)
         .bind(rule.limit)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await?;
         Ok(())
     }
@@ -393,7 +411,7 @@ impl ThrottleStore for PostgresStore {
         )
         .bind(keys)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool()?)
         .await?;
         Ok(ThrottleCheck {
             locked_until,
@@ -404,7 +422,7 @@ impl ThrottleStore for PostgresStore {
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM throttles WHERE key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await?;
         Ok(())
     }
@@ -415,7 +433,7 @@ impl ThrottleStore for PostgresStore {
              WHERE key = $1 OR substr(key, 1, length($1) + 1) = $1 || '#'",
         )
         .bind(key)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await?;
         Ok(())
     }
@@ -424,7 +442,7 @@ impl ThrottleStore for PostgresStore {
 #[async_trait]
 impl SetupStore for PostgresStore {
     async fn replace_setup_token(&self, token: &TokenHash, now: UnixTime) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool()?.begin().await?;
         sqlx::query("DELETE FROM setup_tokens")
             .execute(&mut *tx)
             .await?;
@@ -439,7 +457,7 @@ impl SetupStore for PostgresStore {
 
     async fn clear_setup_tokens(&self) -> StoreResult<()> {
         sqlx::query("DELETE FROM setup_tokens")
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await?;
         Ok(())
     }
@@ -448,7 +466,7 @@ impl SetupStore for PostgresStore {
         Ok(
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM setup_tokens WHERE token_hash = $1)")
                 .bind(token.as_slice())
-                .fetch_one(&self.pool)
+                .fetch_one(self.pool()?)
                 .await?,
         )
     }
@@ -458,7 +476,7 @@ impl SetupStore for PostgresStore {
         token: &TokenHash,
         user: NewUser,
     ) -> StoreResult<Option<User>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool()?.begin().await?;
         // The DELETE comes first so that this transaction takes the write lock at once.
         let spent = sqlx::query("DELETE FROM setup_tokens WHERE token_hash = $1")
             .bind(token.as_slice())
@@ -528,7 +546,7 @@ impl TwoFactorStore for PostgresStore {
             "SELECT sealed_secret, last_used_step FROM totp_credentials WHERE user_id = $1",
         )
         .bind(user_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await?;
         Ok(row.map(|r| TotpCredential {
             sealed_secret: r.get(0),
@@ -543,7 +561,7 @@ impl TwoFactorStore for PostgresStore {
         )
         .bind(user_id)
         .bind(step)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -566,7 +584,7 @@ impl TwoFactorStore for PostgresStore {
         .bind(user_id)
         .bind(sealed_secret)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await?;
         Ok(())
     }
@@ -576,7 +594,7 @@ impl TwoFactorStore for PostgresStore {
             "SELECT user_id, sealed_secret, created_at FROM totp_enrollments WHERE session_hash = $1",
         )
         .bind(session.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await?;
         Ok(row.map(|r| Enrollment {
             user_id: r.get(0),
@@ -593,7 +611,7 @@ impl TwoFactorStore for PostgresStore {
         backup_code_hashes: &[[u8; 32]],
         rotation: &SessionRotation,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool()?.begin().await?;
         sqlx::query(
             "INSERT INTO totp_credentials (user_id, sealed_secret, last_used_step, enabled_at)
              VALUES ($1, $2, $3, $4)
@@ -622,7 +640,7 @@ impl TwoFactorStore for PostgresStore {
         user_id: UserId,
         rotation: Option<&SessionRotation>,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool()?.begin().await?;
         let removed = sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -647,7 +665,7 @@ impl TwoFactorStore for PostgresStore {
         backup_code_hashes: &[[u8; 32]],
         rotation: &SessionRotation,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool()?.begin().await?;
         insert_backup_codes(&mut tx, user_id, backup_code_hashes).await?;
         rotate_sessions(&mut tx, user_id, Some(rotation)).await?;
         tx.commit().await?;
@@ -667,7 +685,7 @@ impl TwoFactorStore for PostgresStore {
         .bind(user_id)
         .bind(code_hash.as_slice())
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -677,7 +695,7 @@ impl TwoFactorStore for PostgresStore {
             "SELECT COUNT(*) FROM backup_codes WHERE user_id = $1 AND used_at IS NULL",
         )
         .bind(user_id)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool()?)
         .await?)
     }
 
@@ -698,7 +716,7 @@ impl TwoFactorStore for PostgresStore {
         .bind(now)
         .bind(expires_at)
         .bind(next)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await?;
         Ok(())
     }
@@ -709,7 +727,7 @@ impl TwoFactorStore for PostgresStore {
              FROM pending_logins WHERE token_hash = $1",
         )
         .bind(token.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await?;
         Ok(row.map(|r| PendingLogin {
             user_id: r.get(0),
@@ -734,14 +752,14 @@ impl TwoFactorStore for PostgresStore {
         .bind(token.as_slice())
         .bind(now)
         .bind(max)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await?)
     }
 
     async fn take_pending_login(&self, token: &TokenHash) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM pending_logins WHERE token_hash = $1")
             .bind(token.as_slice())
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -761,7 +779,7 @@ impl AuditStore for PostgresStore {
         .bind(&record.detail)
         .bind(&record.origin.ip)
         .bind(&record.origin.user_agent)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await?;
         Ok(())
     }
@@ -776,7 +794,7 @@ impl AuditStore for PostgresStore {
         .bind(query.email.as_deref())
         .bind(query.since)
         .bind(query.limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool()?)
         .await?;
         Ok(rows
             .into_iter()
@@ -810,7 +828,7 @@ impl AuditStore for PostgresStore {
         )
         .bind(user_id)
         .bind(device_hash.as_slice())
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool()?)
         .await?)
     }
 
@@ -838,7 +856,7 @@ impl AuditStore for PostgresStore {
         .bind(user_id)
         .bind(device_hash.as_slice())
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool()?)
         .await?;
         Ok(match (row.get::<bool, _>(0), row.get::<bool, _>(1)) {
             (false, _) => DeviceSeen::Known,
@@ -852,7 +870,7 @@ impl AuditStore for PostgresStore {
 impl MetaStore for PostgresStore {
     async fn can_write(&self) -> StoreResult<()> {
         sqlx::query("UPDATE server_meta SET value = value WHERE key = 'key_fingerprint'")
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await?;
         Ok(())
     }
@@ -860,7 +878,7 @@ impl MetaStore for PostgresStore {
         let applied: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool()?)
         .await?;
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         Ok(applied == known)
@@ -882,7 +900,7 @@ impl MetaStore for PostgresStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(self.pool()?).await?;
         Ok(())
     }
 
@@ -892,11 +910,11 @@ impl MetaStore for PostgresStore {
              ON CONFLICT (key) DO NOTHING",
         )
         .bind(fingerprint)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await?;
         let stored: String =
             sqlx::query_scalar("SELECT value FROM server_meta WHERE key = 'key_fingerprint'")
-                .fetch_one(&self.pool)
+                .fetch_one(self.pool()?)
                 .await?;
         if crate::crypto::ct_eq(stored.as_bytes(), fingerprint.as_bytes()) {
             Ok(())

@@ -10,11 +10,33 @@ use tokio::task::JoinSet;
 
 use crate::common::*;
 
-/// Forwards 127.0.0.1:port to PostgreSQL until cut; restores on the same port.
+/// Forwards 127.0.0.1:port to PostgreSQL until cut; restores on the same port. While
+/// partitioned it keeps every connection and accepts new ones, and drops every byte both
+/// ways: the far end answers nothing, and nothing closes.
 struct Cable {
     port: u16,
     upstream: SocketAddr,
     tasks: Option<JoinSet<()>>,
+    partitioned: tokio::sync::watch::Sender<bool>,
+}
+
+/// Copies `from` to `to`, or drops what comes while `partitioned` says so.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    partitioned: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !*partitioned.borrow() && to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Cable {
@@ -29,22 +51,35 @@ impl Cable {
             port,
             upstream,
             tasks: None,
+            partitioned: tokio::sync::watch::channel(false).0,
         };
         cable.restore().await;
         cable
     }
 
     async fn restore(&mut self) {
+        self.partitioned.send_replace(false);
+        if self.tasks.is_some() {
+            return;
+        }
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
         let upstream = self.upstream;
+        let partitioned = self.partitioned.subscribe();
         let mut tasks = JoinSet::new();
         tasks.spawn(async move {
             let mut links = JoinSet::new();
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
+                let partitioned = partitioned.clone();
                 links.spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (client_in, client_out) = client.into_split();
+                    let (server_in, server_out) = server.into_split();
+                    tokio::join!(
+                        pump(client_in, server_out, partitioned.clone()),
+                        pump(server_in, client_out, partitioned),
+                    );
                 });
             }
         });
@@ -54,6 +89,11 @@ impl Cable {
     /// Closes the listener and every open connection (dropping the JoinSets aborts them).
     fn cut(&mut self) {
         self.tasks = None;
+    }
+
+    /// Everything stays open and nothing gets through.
+    fn partition(&mut self) {
+        self.partitioned.send_replace(true);
     }
 }
 
@@ -83,6 +123,16 @@ async fn database_outage_gives_503_and_the_instance_recovers_alone() {
     assert_eq!(session.status(), 200);
 
     cable.cut();
+    // A stopped server: once the probe has seen it (half a second), requests answer at once
+    // instead of retrying a connection until the pool's timeout.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _, took) = timed(
+        app.client.get(app.url("/api/v1/me")),
+        Duration::from_secs(6),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert!(took < Duration::from_millis(500), "{took:?}");
     // Every 503 says when to come back: readiness, the API, forward-auth, the pages.
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
@@ -131,5 +181,83 @@ async fn database_outage_gives_503_and_the_instance_recovers_alone() {
         app.get("/mypage").await.status(),
         200,
         "the session survived the outage"
+    );
+}
+
+/// How long `request` takes, bounded by `limit`.
+async fn timed(
+    request: reqwest::RequestBuilder,
+    limit: Duration,
+) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Duration) {
+    let started = std::time::Instant::now();
+    let resp = tokio::time::timeout(limit, request.send())
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {limit:?}"))
+        .unwrap();
+    (resp.status(), resp.headers().clone(), started.elapsed())
+}
+
+#[tokio::test]
+async fn through_a_partition_readiness_answers_within_a_second_and_requests_fail_fast() {
+    let db = TestDb::postgres().await;
+    let mut cable = Cable::connect("127.0.0.1:5432".parse().unwrap()).await;
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let through_cable = format!("postgres://postgres@127.0.0.1:{}/{name}", cable.port);
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_in(AppData { dir, db }, |d| {
+        let mut c = config(d);
+        c.database_url = Some(through_cable.clone());
+        c
+    })
+    .await;
+    let out = app.cli(
+        &["user", "add", ADMIN_EMAIL, "--password-stdin"],
+        Some(PASSWORD),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
+
+    cable.partition();
+    // A load balancer's probe with a short timeout gets its answer.
+    let (status, headers, took) =
+        timed(app.client.get(app.url("/readyz")), Duration::from_secs(2)).await;
+    assert_eq!(status, 503);
+    assert_eq!(headers["retry-after"], "5");
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    // Once the probe has seen it (within 1.5 s), requests fail at once.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    for _ in 0..3 {
+        let api = app
+            .client
+            .post(app.url("/api/v1/login"))
+            .header("x-requested-with", "test")
+            .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": PASSWORD}));
+        let (status, headers, took) = timed(api, Duration::from_secs(2)).await;
+        assert_eq!(status, 503);
+        assert_eq!(headers["retry-after"], "5");
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        let check = client()
+            .get(app.url("/auth/verify"))
+            .header("x-original-url", "http://cam.example.home/live")
+            .header("cookie", format!("nidan_session={}", "B".repeat(43)));
+        let (status, _, took) = timed(check, Duration::from_secs(2)).await;
+        assert_eq!(status, 503);
+        assert!(took < Duration::from_millis(500), "{took:?}");
+    }
+
+    cable.restore().await;
+    let mut ready = false;
+    for _ in 0..30 {
+        if app.get("/readyz").await.status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "ready again within 3 s of the partition healing");
+    assert_eq!(
+        app.get("/mypage").await.status(),
+        200,
+        "the session survived"
     );
 }

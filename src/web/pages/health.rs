@@ -1,6 +1,8 @@
 //! For load balancers and orchestrators: `/healthz` (the process answers) and `/readyz`
 //! (the database answers and its schema is current).
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,13 +16,20 @@ pub fn router() -> Router<WebState> {
         .route("/readyz", get(ready))
 }
 
+/// A load balancer probes with a short timeout: the answer comes within this, whatever
+/// the database does.
+const READY_DEADLINE: Duration = Duration::from_millis(900);
+
 async fn ready(State(state): State<WebState>) -> (StatusCode, &'static str) {
-    if state.auth().ready().await {
-        (StatusCode::OK, "ready")
-    } else {
-        (
+    match tokio::time::timeout(READY_DEADLINE, state.auth().ready()).await {
+        Ok(true) => (StatusCode::OK, "ready"),
+        Ok(false) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "database unavailable or schema not current",
-        )
+            "database unavailable, full, or schema not current",
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database did not answer within 0.9 s",
+        ),
     }
 }
