@@ -267,6 +267,7 @@ fn serve_config(store: StoreArgs, args: ServeArgs) -> Config {
         session_idle_timeout: args.session_idle_timeout.as_secs() as i64,
         session_lifetime: args.session_lifetime.as_secs() as i64,
         hash_concurrency: args.hash_concurrency.map(usize::from),
+        totp_issuer: args.totp_issuer,
         ..AuthPolicy::default()
     };
     config

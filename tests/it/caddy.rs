@@ -17,7 +17,18 @@ impl Drop for Caddy {
     }
 }
 
+/// The documented site on a free port; tried again on another when the port was taken
+/// between choosing it and Caddy binding it (other tests bind ports too).
 async fn start_caddy(nidan: &str, viewer: SocketAddr) -> (Caddy, String) {
+    for _ in 0..5 {
+        if let Some(started) = try_caddy(nidan, viewer).await {
+            return started;
+        }
+    }
+    panic!("caddy could not bind a port");
+}
+
+async fn try_caddy(nidan: &str, viewer: SocketAddr) -> Option<(Caddy, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -48,13 +59,25 @@ async fn start_caddy(nidan: &str, viewer: SocketAddr) -> (Caddy, String) {
         .stderr(std::fs::File::create(dir.path().join("caddy.log")).unwrap())
         .spawn()
         .expect("caddy (Debian package caddy) is installed");
-    let caddy = Caddy { child, dir };
+    let mut caddy = Caddy { child, dir };
+    let log_file = caddy.dir.path().join("caddy.log");
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return (caddy, format!("127.0.0.1:{port}"));
+            // Someone answers; make sure it is this Caddy (a taken port makes it stop).
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if caddy.child.try_wait().unwrap().is_none() {
+                return Some((caddy, format!("127.0.0.1:{port}")));
+            }
+        }
+        if caddy.child.try_wait().unwrap().is_some() {
+            let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+            if log.contains("address already in use") {
+                return None;
+            }
+            panic!("caddy stopped: {log}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -45,13 +45,14 @@ enum Run {
 }
 
 /// The documented site, pointed at this test's nidan and viewer, run in a private prefix.
-/// Returns nginx and the viewer's base URL.
+/// Returns nginx and the viewer's base URL, or `None` when a port was taken between
+/// choosing it and nginx binding it (other tests bind ports too): choose again.
 async fn start_nginx(
     nidan: &str,
     viewer: SocketAddr,
     run: Run,
     ports: (u16, u16),
-) -> (Nginx, String) {
+) -> Option<(Nginx, String)> {
     let (tls, plain) = ports;
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().display();
@@ -117,21 +118,30 @@ async fn start_nginx(
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("nginx (Debian package nginx) is installed");
-    let nginx = Nginx {
+    let mut nginx = Nginx {
         child,
         _dir: dir,
         certificate: certified.cert.pem(),
     };
+    // nginx writes its pid file once every port is bound: only then is a connection to the
+    // port surely one to this nginx (a taken port makes it log and retry, then exit).
+    let pid_file = nginx._dir.path().join("nginx.pid");
+    let log_file = nginx._dir.path().join("error.log");
+    let pid = nginx.child.id().to_string();
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", tls))
-            .await
-            .is_ok()
-        {
-            return (nginx, base);
+        let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+        if log.contains("bind()") {
+            return None;
+        }
+        if std::fs::read_to_string(&pid_file).is_ok_and(|p| p.trim() == pid) {
+            return Some((nginx, base));
+        }
+        if let Some(exit) = nginx.child.try_wait().unwrap() {
+            panic!("nginx stopped ({exit}): {log}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let log = std::fs::read_to_string(nginx._dir.path().join("error.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(log_file).unwrap_or_default();
     panic!("nginx did not start: {log}");
 }
 
@@ -168,20 +178,27 @@ async fn start_viewer() -> SocketAddr {
 
 #[tokio::test]
 async fn sign_in_through_nginx_with_tls_password_and_code() {
-    let ports = (free_port(), free_port());
-    let login = format!("https://{LOGIN_HOST}:{}", ports.0);
-    let app = TestApp::with_admin_in(|d| {
-        let mut c = config(d);
-        // As the file's comment says to start nidan.
-        c.public_url = Some(login.clone());
-        c.cookie_domain = Some("example.home".into());
-        c.allowed_redirect_domains = vec!["example.home".into()];
-        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        c
-    })
-    .await;
     let viewer = start_viewer().await;
-    let (nginx, cam) = start_nginx(&app.base, viewer, Run::AsWritten, ports).await;
+    let mut started = None;
+    for _ in 0..5 {
+        let ports = (free_port(), free_port());
+        let login = format!("https://{LOGIN_HOST}:{}", ports.0);
+        let app = TestApp::with_admin_in(|d| {
+            let mut c = config(d);
+            // As the file's comment says to start nidan.
+            c.public_url = Some(login.clone());
+            c.cookie_domain = Some("example.home".into());
+            c.allowed_redirect_domains = vec!["example.home".into()];
+            c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            c
+        })
+        .await;
+        if let Some((nginx, cam)) = start_nginx(&app.base, viewer, Run::AsWritten, ports).await {
+            started = Some((ports, login, app, nginx, cam));
+            break;
+        }
+    }
+    let (ports, login, app, nginx, cam) = started.expect("nginx bound its ports");
     let browser = browser_for(&nginx, ports.0);
     let at = |path: &str| format!("{login}{path}");
 
@@ -326,7 +343,14 @@ async fn sign_in_through_nginx_with_tls_password_and_code() {
 #[tokio::test]
 async fn forged_headers_paths_and_cookies_do_not_get_through_nginx() {
     let (app, viewer) = crate::guard::app_for_a_proxy().await;
-    let ports = (free_port(), free_port());
-    let (_nginx, cam) = start_nginx(&app.base, viewer, Run::PlainViewer, ports).await;
+    let mut started = None;
+    for _ in 0..5 {
+        let ports = (free_port(), free_port());
+        started = start_nginx(&app.base, viewer, Run::PlainViewer, ports).await;
+        if started.is_some() {
+            break;
+        }
+    }
+    let (_nginx, cam) = started.expect("nginx bound its ports");
     crate::guard::attack_through_proxy(&app, cam.trim_start_matches("http://"), &app.base).await;
 }

@@ -175,3 +175,71 @@ async fn every_response_carries_a_request_id() {
         .unwrap();
     assert_eq!(mine.headers()["x-request-id"], "trace-123");
 }
+
+/// The QR code on the set-up page, and the key shown beside it, for the administrator of a
+/// fresh server.
+async fn setup_qr(server: &ServeProcess) -> (String, String) {
+    let browser = client();
+    post_form(
+        &browser,
+        &server.setup_link,
+        &server.setup_link,
+        &[
+            ("email", ADMIN_EMAIL),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .await;
+    let setup = server.url("/mypage/2fa/setup");
+    let resp = post_form(
+        &browser,
+        &setup,
+        &setup,
+        &[("step", "password"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_is_redirect_to(&resp, "/mypage/2fa/setup");
+    let (_, page) = get_html(&browser, &setup).await;
+    let qr = page
+        .select(&scraper::Selector::parse(".qr svg").unwrap())
+        .next()
+        .expect("a QR code")
+        .html();
+    (qr, text(&page, "#totp-key").replace(' ', ""))
+}
+
+#[tokio::test]
+async fn the_totp_issuer_flag_and_variable_reach_the_qr_code() {
+    for (flag, variable) in [(Some("Camera Cloud"), None), (None, Some("カメラ"))] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--data-dir", dir.path().to_str().unwrap()];
+        if let Some(issuer) = flag {
+            args.extend(["--totp-issuer", issuer]);
+        }
+        let mut command = ServeProcess::command(&args);
+        if let Some(issuer) = variable {
+            command.env("NIDAN_TOTP_ISSUER", issuer);
+        }
+        let server = ServeProcess::start(command).await;
+        let (qr, key) = setup_qr(&server).await;
+        let issuer = flag.or(variable).unwrap();
+        // The same renderer draws the same code: the page's is the one for this URI.
+        let drawn_for = |issuer: &str| {
+            let uri = nidan::otp::uri::otpauth_uri(issuer, ADMIN_EMAIL, &key);
+            let svg = scraper::Html::parse_fragment(&nidan::web::qr::svg(&uri).unwrap());
+            svg.select(&scraper::Selector::parse("svg").unwrap())
+                .next()
+                .unwrap()
+                .html()
+        };
+        assert!(
+            qr == drawn_for(issuer),
+            "the QR code is not the one for {issuer}"
+        );
+        assert!(
+            qr != drawn_for("nidan"),
+            "the QR code is the default issuer's"
+        );
+    }
+}
