@@ -2,6 +2,7 @@
 
 mod postgres;
 mod reachability;
+mod sql;
 mod sqlite;
 
 use std::fmt;

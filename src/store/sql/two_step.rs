@@ -1,0 +1,413 @@
+//! Two-step verification, backup codes, the audit trail, devices and the schema: the
+//! statements both backends run (see `super`).
+
+macro_rules! two_step_statements {
+    ($Store:ident, $Db:ty) => {
+        /// Ends every session of the account and starts the rotated one, inside `tx`.
+        async fn rotate_sessions(
+            tx: &mut <$Db as sqlx::Database>::Connection,
+            user_id: UserId,
+            rotation: Option<&SessionRotation>,
+        ) -> StoreResult<()> {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(r) = rotation {
+                insert_session(
+                    &mut *tx,
+                    &r.token,
+                    user_id,
+                    r.now,
+                    r.expires_at,
+                    &r.origin,
+                    None,
+                )
+                .await?;
+            }
+            Ok(())
+        }
+
+        async fn insert_backup_codes(
+            tx: &mut <$Db as sqlx::Database>::Connection,
+            user_id: UserId,
+            hashes: &[[u8; 32]],
+        ) -> StoreResult<()> {
+            sqlx::query("DELETE FROM backup_codes WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            for hash in hashes {
+                sqlx::query("INSERT INTO backup_codes (user_id, code_hash) VALUES ($1, $2)")
+                    .bind(user_id)
+                    .bind(hash.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        #[async_trait]
+        impl TwoFactorStore for $Store {
+            async fn totp_credential(&self, user_id: UserId) -> StoreResult<Option<TotpCredential>> {
+                let row = sqlx::query(
+                    "SELECT sealed_secret, last_used_step FROM totp_credentials WHERE user_id = $1",
+                )
+                .bind(user_id)
+                .fetch_optional(self.pool()?)
+                .await?;
+                Ok(row.map(|r| TotpCredential {
+                    sealed_secret: r.get(0),
+                    last_used_step: r.get(1),
+                }))
+            }
+
+            async fn advance_totp_step(&self, user_id: UserId, step: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE totp_credentials SET last_used_step = $2
+                     WHERE user_id = $1 AND last_used_step < $2",
+                )
+                .bind(user_id)
+                .bind(step)
+                .execute(self.pool()?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn put_enrollment(
+                &self,
+                session: &TokenHash,
+                user_id: UserId,
+                sealed_secret: &[u8],
+                now: UnixTime,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO totp_enrollments (session_hash, user_id, sealed_secret, created_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (session_hash) DO UPDATE SET
+                       user_id = excluded.user_id, sealed_secret = excluded.sealed_secret,
+                       created_at = excluded.created_at",
+                )
+                .bind(session.as_slice())
+                .bind(user_id)
+                .bind(sealed_secret)
+                .bind(now)
+                .execute(self.pool()?)
+                .await?;
+                Ok(())
+            }
+
+            async fn enrollment(&self, session: &TokenHash) -> StoreResult<Option<Enrollment>> {
+                let row = sqlx::query(
+                    "SELECT user_id, sealed_secret, created_at FROM totp_enrollments WHERE session_hash = $1",
+                )
+                .bind(session.as_slice())
+                .fetch_optional(self.pool()?)
+                .await?;
+                Ok(row.map(|r| Enrollment {
+                    user_id: r.get(0),
+                    sealed_secret: r.get(1),
+                    created_at: r.get(2),
+                }))
+            }
+
+            async fn enable_totp(
+                &self,
+                user_id: UserId,
+                sealed_secret: &[u8],
+                last_used_step: i64,
+                backup_code_hashes: &[[u8; 32]],
+                rotation: &SessionRotation,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool()?.begin().await?;
+                sqlx::query(
+                    "INSERT INTO totp_credentials (user_id, sealed_secret, last_used_step, enabled_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret,
+                       last_used_step = excluded.last_used_step, enabled_at = excluded.enabled_at",
+                )
+                .bind(user_id)
+                .bind(sealed_secret)
+                .bind(last_used_step)
+                .bind(rotation.now)
+                .execute(&mut *tx)
+                .await?;
+                insert_backup_codes(&mut tx, user_id, backup_code_hashes).await?;
+                sqlx::query("DELETE FROM pending_logins WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                // Enrollments go with the sessions they belong to.
+                rotate_sessions(&mut tx, user_id, Some(rotation)).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn disable_totp(
+                &self,
+                user_id: UserId,
+                rotation: Option<&SessionRotation>,
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool()?.begin().await?;
+                let removed = sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                insert_backup_codes(&mut tx, user_id, &[]).await?;
+                for table in ["totp_enrollments", "pending_logins"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                rotate_sessions(&mut tx, user_id, rotation).await?;
+                tx.commit().await?;
+                Ok(removed)
+            }
+
+            async fn replace_backup_codes(
+                &self,
+                user_id: UserId,
+                backup_code_hashes: &[[u8; 32]],
+                rotation: &SessionRotation,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool()?.begin().await?;
+                insert_backup_codes(&mut tx, user_id, backup_code_hashes).await?;
+                rotate_sessions(&mut tx, user_id, Some(rotation)).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn spend_backup_code(
+                &self,
+                user_id: UserId,
+                code_hash: &[u8; 32],
+                now: UnixTime,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE backup_codes SET used_at = $3
+                     WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(code_hash.as_slice())
+                .bind(now)
+                .execute(self.pool()?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn backup_codes_left(&self, user_id: UserId) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM backup_codes WHERE user_id = $1 AND used_at IS NULL",
+                )
+                .bind(user_id)
+                .fetch_one(self.pool()?)
+                .await?)
+            }
+
+            async fn insert_pending_login(
+                &self,
+                token: &TokenHash,
+                user_id: UserId,
+                now: UnixTime,
+                expires_at: UnixTime,
+                next: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO pending_logins (token_hash, user_id, created_at, expires_at, next)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token.as_slice())
+                .bind(user_id)
+                .bind(now)
+                .bind(expires_at)
+                .bind(next)
+                .execute(self.pool()?)
+                .await?;
+                Ok(())
+            }
+
+            async fn pending_login(&self, token: &TokenHash) -> StoreResult<Option<PendingLogin>> {
+                let row = sqlx::query(
+                    "SELECT user_id, created_at, expires_at, failures, next
+                     FROM pending_logins WHERE token_hash = $1",
+                )
+                .bind(token.as_slice())
+                .fetch_optional(self.pool()?)
+                .await?;
+                Ok(row.map(|r| PendingLogin {
+                    user_id: r.get(0),
+                    created_at: r.get(1),
+                    expires_at: r.get(2),
+                    failures: r.get(3),
+                    next: r.get(4),
+                }))
+            }
+
+            async fn reserve_pending_attempt(
+                &self,
+                token: &TokenHash,
+                now: UnixTime,
+                max: i64,
+            ) -> StoreResult<Option<i64>> {
+                Ok(sqlx::query_scalar(
+                    "UPDATE pending_logins SET failures = failures + 1
+                     WHERE token_hash = $1 AND failures < $3 AND expires_at > $2
+                     RETURNING failures",
+                )
+                .bind(token.as_slice())
+                .bind(now)
+                .bind(max)
+                .fetch_optional(self.pool()?)
+                .await?)
+            }
+
+            async fn take_pending_login(&self, token: &TokenHash) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM pending_logins WHERE token_hash = $1")
+                    .bind(token.as_slice())
+                    .execute(self.pool()?)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
+        impl AuditStore for $Store {
+            async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO audit_events (at, user_id, email, kind, detail, ip, user_agent)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(record.at)
+                .bind(record.user_id)
+                .bind(&record.email)
+                .bind(&record.kind)
+                .bind(&record.detail)
+                .bind(&record.origin.ip)
+                .bind(&record.origin.user_agent)
+                .execute(self.pool()?)
+                .await?;
+                Ok(())
+            }
+
+            async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+                let rows = sqlx::query(
+                    "SELECT at, user_id, email, kind, detail, ip, user_agent FROM audit_events
+                     WHERE (CAST($1 AS BIGINT) IS NULL OR user_id = $1) AND (CAST($2 AS TEXT) IS NULL OR email = $2) AND at >= $3
+                     ORDER BY at DESC, id DESC LIMIT $4",
+                )
+                .bind(query.user_id)
+                .bind(query.email.as_deref())
+                .bind(query.since)
+                .bind(query.limit)
+                .fetch_all(self.pool()?)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| AuditRecord {
+                        at: r.get(0),
+                        user_id: r.get(1),
+                        email: r.get(2),
+                        kind: r.get(3),
+                        detail: r.get(4),
+                        origin: Origin {
+                            ip: r.get(5),
+                            user_agent: r.get(6),
+                        },
+                    })
+                    .collect())
+            }
+
+            async fn prune_audit(&self, before: UnixTime) -> StoreResult<u64> {
+                self.delete_before("DELETE FROM audit_events WHERE at < $1", before)
+                    .await
+            }
+
+            async fn prune_devices(&self, before: UnixTime) -> StoreResult<u64> {
+                self.delete_before("DELETE FROM known_devices WHERE last_seen < $1", before)
+                    .await
+            }
+
+            async fn device_known(&self, user_id: UserId, device_hash: &[u8; 32]) -> StoreResult<bool> {
+                Ok(sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM known_devices WHERE user_id = $1 AND device_hash = $2)",
+                )
+                .bind(user_id)
+                .bind(device_hash.as_slice())
+                .fetch_one(self.pool()?)
+                .await?)
+            }
+
+            async fn remember_device(
+                &self,
+                user_id: UserId,
+                device_hash: &[u8; 32],
+                now: UnixTime,
+            ) -> StoreResult<DeviceSeen> {
+                self.note_device(user_id, device_hash, now).await
+            }
+        }
+
+        #[async_trait]
+        impl MetaStore for $Store {
+            async fn can_write(&self) -> StoreResult<()> {
+                sqlx::query("UPDATE server_meta SET value = value WHERE key = 'key_fingerprint'")
+                    .execute(self.pool()?)
+                    .await?;
+                self.room_to_write()
+            }
+            async fn schema_current(&self) -> StoreResult<bool> {
+                let applied: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+                )
+                .fetch_one(self.pool()?)
+                .await?;
+                let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+                Ok(applied == known)
+            }
+            async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()> {
+                self.backup_here(path).await
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            fn pool_state(&self) -> PoolState {
+                PoolState {
+                    size: self.pool.size(),
+                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                    max: self.pool.options().get_max_connections(),
+                }
+            }
+
+            async fn migrate(&self) -> StoreResult<()> {
+                MIGRATOR.run(self.pool()?).await?;
+                Ok(())
+            }
+
+            async fn check_key_fingerprint(&self, fingerprint: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO server_meta (key, value) VALUES ('key_fingerprint', $1)
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(fingerprint)
+                .execute(self.pool()?)
+                .await?;
+                let stored: String =
+                    sqlx::query_scalar("SELECT value FROM server_meta WHERE key = 'key_fingerprint'")
+                        .fetch_one(self.pool()?)
+                        .await?;
+                if crate::crypto::ct_eq(stored.as_bytes(), fingerprint.as_bytes()) {
+                    Ok(())
+                } else {
+                    Err(StoreError::KeyMismatch)
+                }
+            }
+        }
+    };
+}
+
+pub(in crate::store) use two_step_statements;
