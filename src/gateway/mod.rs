@@ -293,8 +293,12 @@ async fn forward(
         .extensions()
         .get::<crate::listener::ConnectionSlot>()
         .cloned();
-    // What the app sends back lasts only as long as the session it was asked for under.
+    // What either side sends lasts only as long as the session it was asked for under.
     let held = user.map(|u| state.open_streams().hold(u.token_hash));
+    if let Some(u) = user {
+        let upload = state.open_streams().hold(u.token_hash);
+        req = req.map(|body| Body::new(UntilEnded::new(body, upload)));
+    }
     // The app gets the path the rules were applied to, never a second reading of it.
     let path_and_query = match req.uri().query() {
         Some(q) => format!("{path}?{q}"),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::{Body as HttpBody, Bytes, Frame, Incoming, SizeHint};
+use hyper::body::{Body as HttpBody, Bytes, Frame, SizeHint};
 use tokio::sync::watch;
 
 use crate::auth::AuthService;
@@ -93,14 +93,15 @@ impl Drop for Held {
     }
 }
 
-/// An app's response body that stops, cutting the connection, when its session ends.
-pub struct UntilEnded {
-    inner: Incoming,
+/// A body that stops, cutting its connection, when its session ends: the app's response
+/// (a live view) and the client's request (an upload, a camera's talk-back audio).
+pub struct UntilEnded<B> {
+    inner: B,
     ended: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
-impl UntilEnded {
-    pub fn new(inner: Incoming, mut held: Held) -> Self {
+impl<B> UntilEnded<B> {
+    pub fn new(inner: B, mut held: Held) -> Self {
         Self {
             inner,
             ended: Some(Box::pin(async move { held.ended().await })),
@@ -112,7 +113,11 @@ impl UntilEnded {
 #[error("the session this stream was opened under has ended")]
 pub struct SessionEnded;
 
-impl HttpBody for UntilEnded {
+impl<B> HttpBody for UntilEnded<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     type Data = Bytes;
     type Error = Box<dyn std::error::Error + Send + Sync>;
 

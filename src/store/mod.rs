@@ -48,14 +48,27 @@ pub enum StoreError {
 /// or server, an I/O error. Like an outage it answers 503 (and `/readyz` fails its write
 /// probe) until writes work again.
 fn cannot_write(db: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
-    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        // The primary result code: SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_FULL 13.
-        let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-        return matches!(code & 0xff, 8 | 10 | 13);
+    if let Some(code) = sqlite_code(db) {
+        // SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_FULL 13.
+        return matches!(code, 8 | 10 | 13);
     }
     // SQLSTATE: disk full, out of resources, I/O error, a read-only transaction (standby).
     db.code()
         .is_some_and(|c| matches!(c.as_ref(), "53100" | "53000" | "58030" | "25006"))
+}
+
+/// SQLite's write lock held past the busy timeout (another process, such as a long
+/// `nidan backup` or a hand-run `sqlite3`): busy now, not broken.
+fn busy(db: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    // SQLITE_BUSY 5, SQLITE_LOCKED 6.
+    sqlite_code(db).is_some_and(|code| matches!(code, 5 | 6))
+}
+
+/// SQLite's primary result code (the extended code's low byte), for a SQLite error.
+fn sqlite_code(db: &(dyn sqlx::error::DatabaseError + 'static)) -> Option<i32> {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let code = db.code()?.parse::<i32>().ok()?;
+    Some(code & 0xff)
 }
 
 /// Said at most every 10 s: a full disk fails every write, and every write would say so.
@@ -86,6 +99,7 @@ impl From<sqlx::Error> for StoreError {
                 say_cannot_write(&e);
                 StoreError::Unavailable(e)
             }
+            sqlx::Error::Database(db) if busy(db.as_ref()) => StoreError::Unavailable(e),
             // SQLSTATE class 08 (connection exception) and 57P (the server shut the session).
             sqlx::Error::Database(db)
                 if db

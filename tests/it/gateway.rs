@@ -407,3 +407,62 @@ async fn open_streams_and_websockets_end_with_their_session_on_every_instance() 
     assert_eq!(again.status(), 303);
     other.stop().await;
 }
+
+#[tokio::test]
+async fn an_upload_through_the_proxy_is_cut_when_its_session_ends() {
+    // The app reads an upload (a camera's talk-back audio, a file) and says when it stopped.
+    let (stopped_tx, stopped) = tokio::sync::oneshot::channel::<&'static str>();
+    let stopped_tx = Arc::new(std::sync::Mutex::new(Some(stopped_tx)));
+    let app = Router::new().route(
+        "/upload",
+        axum::routing::post(move |body: Body| {
+            let stopped_tx = stopped_tx.clone();
+            async move {
+                let mut stream = body.into_data_stream();
+                let how = loop {
+                    match stream.next().await {
+                        Some(Ok(_)) => continue,
+                        Some(Err(_)) => break "cut",
+                        None => break "ended",
+                    }
+                };
+                if let Some(tx) = stopped_tx.lock().unwrap().take() {
+                    let _ = tx.send(how);
+                }
+                "done"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let app = TestApp::with_admin_in(move |d| {
+        let mut c = config(d);
+        c.upstreams = vec![format!("http://{upstream}").parse().unwrap()];
+        c
+    })
+    .await;
+    let (browser, session) = signed_in_browser(&app).await;
+
+    // A chunk every 100 ms, for ever.
+    let chunks = futures_util::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((Ok::<_, std::io::Error>(vec![0u8; 512]), ()))
+    });
+    let upload = tokio::spawn(
+        client()
+            .post(app.url("/upload"))
+            .header("cookie", &session)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let resp = post_form(&browser, &app.url("/mypage"), &app.url("/logout"), &[]).await;
+    assert_is_redirect_to(&resp, "/login?signed_out=1");
+    let how = tokio::time::timeout(Duration::from_secs(5), stopped)
+        .await
+        .expect("the upload was still flowing 5 s after sign-out")
+        .unwrap();
+    assert_eq!(how, "cut");
+    upload.abort();
+}

@@ -11,7 +11,7 @@ mod config_file;
 mod csrf;
 mod fd_limit;
 mod forward_auth;
-mod full_disk;
+mod storage_faults;
 mod gateway;
 mod guard;
 mod hardening;

@@ -18,7 +18,7 @@ pub fn router() -> Router<WebState> {
 
 /// A load balancer probes with a short timeout: the answer comes within this, whatever
 /// the database does.
-const READY_DEADLINE: Duration = Duration::from_millis(900);
+const READY_DEADLINE: Duration = Duration::from_millis(800);
 
 async fn ready(State(state): State<WebState>) -> (StatusCode, &'static str) {
     match tokio::time::timeout(READY_DEADLINE, state.auth().ready()).await {
@@ -29,7 +29,7 @@ async fn ready(State(state): State<WebState>) -> (StatusCode, &'static str) {
         ),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "the database did not answer within 0.9 s",
+            "the database did not answer within 0.8 s",
         ),
     }
 }

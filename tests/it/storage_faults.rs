@@ -1,6 +1,7 @@
-//! A full disk, for real: SQLite on a small tmpfs, filled to the last byte. Writes answer
-//! 503 with Retry-After, `/readyz` turns 503, nothing is changed half-way, and everything
-//! works again as soon as there is room, without a restart.
+//! Storage that cannot take a write. A full disk, for real (SQLite on a small tmpfs, filled
+//! to the last byte), and SQLite's write lock held elsewhere: writes answer 503 with
+//! Retry-After, `/readyz` turns 503, nothing is changed half-way, and everything works
+//! again as soon as it can, without a restart.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -137,4 +138,40 @@ async fn a_full_disk_answers_503_changes_nothing_and_recovers_alone() {
         .db_i64("SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'")
         .await;
     assert_eq!(check, 1, "the database is intact");
+}
+
+#[tokio::test]
+async fn a_write_lock_held_elsewhere_is_a_503_not_a_500() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite(dir.path());
+    let url = db.url.clone();
+    let app = TestApp::with_admin_on(AppData { dir, db }, config).await;
+    // Another process (a hand-run sqlite3, say) takes the write lock and keeps it past
+    // nidan's 5 s busy timeout.
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let api = app
+        .client
+        .post(app.url("/api/v1/login"))
+        .header("x-requested-with", "test")
+        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 503);
+    assert_eq!(api.headers()["retry-after"], "5");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/api/v1/login"))
+        .header("x-requested-with", "test")
+        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "works again once the lock is gone");
 }
