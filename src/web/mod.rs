@@ -11,6 +11,7 @@ mod pages;
 pub mod paths;
 pub mod qr;
 mod request_id;
+mod same_origin;
 pub mod session;
 
 /// Whether cookies carry the Secure attribute (the public URL is https).
@@ -140,6 +141,7 @@ pub fn router(
         .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(middleware::from_fn(i18n::negotiate))
         .merge(extra);
+    let pages = pages.layer(middleware::from_fn(same_origin::refuse_scripts));
     let pages = if state.settings().metrics_on_main_listener {
         pages.merge(metrics::route())
     } else {

@@ -323,3 +323,53 @@ async fn every_page_title_is_plain_text() {
         assert_plain_title(&page, path);
     }
 }
+
+/// A catch-all upstream puts the app on nidan's origin: a script there (or an injection in
+/// it) must not read マイページ's token and sessions or drive the API as the person.
+#[tokio::test]
+async fn scripts_of_the_same_origin_cannot_read_or_drive_nidans_pages() {
+    let app = TestApp::with_admin().await;
+    assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
+    let ask = |method: reqwest::Method, path: &str, mode: &str, dest: &str| {
+        app.client
+            .request(method, app.url(path))
+            .header("sec-fetch-site", "same-origin")
+            .header("sec-fetch-mode", mode)
+            .header("sec-fetch-dest", dest)
+            .header("x-requested-with", "script")
+    };
+    for (method, path) in [
+        (reqwest::Method::GET, "/mypage"),
+        (reqwest::Method::POST, "/mypage/sessions/end"),
+        (reqwest::Method::GET, "/api/v1/me"),
+        (reqwest::Method::POST, "/api/v1/logout"),
+    ] {
+        for mode in ["cors", "same-origin", "no-cors"] {
+            let resp = ask(method.clone(), path, mode, "empty")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 403, "{method} {path} ({mode})");
+        }
+    }
+    // What browsers do on nidan's own pages still works: navigating, and the style sheet.
+    let page = ask(reqwest::Method::GET, "/mypage", "navigate", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let css = ask(
+        reqwest::Method::GET,
+        "/static/style.css",
+        "no-cors",
+        "style",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(css.status(), 200);
+    // Clients that are not browsers send no such headers.
+    assert_eq!(app.get("/api/v1/me").await.status(), 200);
+    // The session was not ended by any of the refused requests.
+    assert_eq!(app.get("/mypage").await.status(), 200);
+}
