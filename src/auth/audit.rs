@@ -91,6 +91,7 @@ impl EventKind {
 }
 
 /// The account an event is about (`id` is `None` for an address without an account).
+#[derive(Clone, Copy)]
 pub(crate) struct Subject<'a> {
     pub id: Option<UserId>,
     pub email: &'a str,
@@ -143,27 +144,48 @@ impl AuthService {
         origin: &Origin,
         notice: Option<Notice>,
     ) -> AuthResult<()> {
-        let at = self.now();
+        let record = self.audit_record(kind, subject, detail, origin);
+        self.store.append_audit(&record).await?;
+        self.recorded(kind, subject, notice, record.at);
+        Ok(())
+    }
+
+    /// The row an event becomes; stored by [`Self::record`] or inside a use case's
+    /// transaction, then [`Self::recorded`].
+    pub(crate) fn audit_record(
+        &self,
+        kind: EventKind,
+        subject: Subject<'_>,
+        detail: String,
+        origin: &Origin,
+    ) -> AuditRecord {
+        AuditRecord {
+            at: self.now(),
+            user_id: subject.id,
+            email: subject.email.to_owned(),
+            kind: kind.as_str().to_owned(),
+            detail,
+            origin: origin.clone(),
+        }
+    }
+
+    /// Once an event is stored: its metrics, and the owner's email notice.
+    pub(crate) fn recorded(
+        &self,
+        kind: EventKind,
+        subject: Subject<'_>,
+        notice: Option<Notice>,
+        at: UnixTime,
+    ) {
         if let Some(result) = kind.sign_in_result() {
             self.metrics.sign_in(result);
         }
         if kind == EventKind::BackupCodeUsed {
             self.metrics.backup_code_used();
         }
-        self.store
-            .append_audit(&AuditRecord {
-                at,
-                user_id: subject.id,
-                email: subject.email.to_owned(),
-                kind: kind.as_str().to_owned(),
-                detail,
-                origin: origin.clone(),
-            })
-            .await?;
         if let (Some(notice), Some(_)) = (notice, subject.id) {
             self.notifier.notify(subject.email, notice, at);
         }
-        Ok(())
     }
 
     /// For administrators' commands.

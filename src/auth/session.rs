@@ -71,6 +71,23 @@ impl AuthService {
             );
             return Ok(None);
         }
+        let device_token = self.remember_device(user_id, email, client, now).await?;
+        Ok(Some(NewSession {
+            token,
+            expires_at,
+            device_token,
+        }))
+    }
+
+    /// The browser a sign-in came from, remembered; a new device cookie (returned) when it
+    /// had none this account knows. The owner hears of a device not seen before.
+    pub(crate) async fn remember_device(
+        &self,
+        user_id: UserId,
+        email: &str,
+        client: &Client,
+        now: UnixTime,
+    ) -> AuthResult<Option<String>> {
         // A device cookie counts only once this account has signed in with it: one it has
         // not is replaced, so a cookie planted in the owner's browser (by a sibling host or
         // the guarded app) never becomes the owner's known device.
@@ -91,14 +108,11 @@ impl AuthService {
             }
         };
         if self.store.remember_device(user_id, &device, now).await? == DeviceSeen::New {
+            let origin = client.origin();
             self.notifier
                 .notify(email, Notice::NewDevice { origin }, now);
         }
-        Ok(Some(NewSession {
-            token,
-            expires_at,
-            device_token,
-        }))
+        Ok(device_token)
     }
 
     /// The signed-in account, or `None` for an unknown, idle or expired session

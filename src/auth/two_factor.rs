@@ -11,7 +11,10 @@ use super::notify::Notice;
 use super::{AuthError, AuthResult, AuthService, Client, NewSession, SignedIn};
 use crate::crypto::{Sealer, TokenHash, keyed_hash, new_token, token_hash};
 use crate::otp::{self, backup_codes, totp};
-use crate::store::{SessionBasis, SessionRotation, ThrottleState, UserId};
+use crate::store::{
+    FactorClaim, SecondStepFinish, SecondStepFinished, SessionBasis, SessionRotation,
+    ThrottleState, UserId,
+};
 
 /// How long a set-up may take between the password and the first code.
 const SETUP_LIFETIME_SECS: i64 = 10 * 60;
@@ -358,95 +361,143 @@ impl AuthService {
             }
         };
         let (failures, account) = self.reserve_code_attempt(&hash, user_id).await?;
-        let accepted = match factor {
-            SecondFactor::Totp => self.accept_totp(user_id, &code).await?,
+        let backup_code_hash;
+        let claim = match factor {
+            SecondFactor::Totp => self
+                .totp_step(user_id, &code)
+                .await?
+                .map(FactorClaim::TotpStep),
             SecondFactor::BackupCode => {
-                let code_hash = keyed_hash(&self.keys.backup_code_key, code.as_bytes());
-                self.store
-                    .spend_backup_code(user_id, &code_hash, self.now())
-                    .await?
+                backup_code_hash = keyed_hash(&self.keys.backup_code_key, code.as_bytes());
+                Some(FactorClaim::BackupCode(&backup_code_hash))
             }
         };
-        if !accepted {
-            tracing::info!("second step failed");
-            self.record(
-                EventKind::SecondStepFailed,
+        // A right code: every write of the sign-in in one transaction, all or none.
+        let now = self.now();
+        let (session_token, session_hash) = new_token();
+        let expires_at = now + self.policy.session_lifetime;
+        let events = |left: Option<i64>| {
+            let mut events = vec![self.audit_record(
+                EventKind::SecondStepOk,
                 subject(),
                 factor_name.to_owned(),
                 &origin,
-                None,
-            )
-            .await?;
-            let rule = self.policy.second_step_throttle;
-            if account.failures >= rule.limit {
-                let until = account.locked_until;
-                // Only the attempt that reached the limit tells the owner.
-                self.record(
-                    EventKind::Locked,
+            )];
+            if let Some(left) = left {
+                events.push(self.audit_record(
+                    EventKind::BackupCodeUsed,
                     subject(),
-                    "second step".to_owned(),
+                    format!("{left} left"),
                     &origin,
-                    Some(Notice::Locked { until }),
-                )
-                .await?;
-                return Err(AuthError::SecondStepLocked { until });
+                ));
             }
-            if failures >= PENDING_MAX_FAILURES {
-                self.store.take_pending_login(&hash).await?;
-                return Err(AuthError::TooManyWrongCodes);
+            events
+        };
+        let finished = match claim {
+            None => SecondStepFinished::FactorRefused,
+            Some(claim) => {
+                self.store
+                    .finish_second_step(&SecondStepFinish {
+                        pending: &hash,
+                        user_id,
+                        claim,
+                        session: &session_hash,
+                        now,
+                        expires_at,
+                        origin: &origin,
+                        // A password changed or two-step verification turned off meanwhile
+                        // ends this sign-in.
+                        basis: SessionBasis {
+                            password_hash: &password_hash,
+                            two_factor: true,
+                        },
+                        events: &events,
+                    })
+                    .await?
             }
-            return Err(AuthError::WrongCode {
-                attempts_left: Some(PENDING_MAX_FAILURES - failures),
-            });
+        };
+        let backup_codes_left = match finished {
+            SecondStepFinished::Done { backup_codes_left } => backup_codes_left,
+            // Of two requests that both passed, only one signs in with this pending login.
+            SecondStepFinished::PendingGone => return Err(AuthError::PendingExpired),
+            SecondStepFinished::AccountChanged => {
+                tracing::info!(
+                    user_id,
+                    "the account changed during the sign-in; no session"
+                );
+                return Err(AuthError::PendingExpired);
+            }
+            SecondStepFinished::FactorRefused => {
+                return Err(self
+                    .wrong_code(&hash, subject(), factor_name, &origin, failures, account)
+                    .await?);
+            }
+        };
+        tracing::info!(user_id, "second step passed");
+        self.recorded(EventKind::SecondStepOk, subject(), None, now);
+        if let Some(left) = backup_codes_left {
+            let notice = Notice::BackupCodeUsed { left };
+            self.recorded(EventKind::BackupCodeUsed, subject(), Some(notice), now);
         }
         self.store
             .release_attempt(&second_step_key(user_id), self.policy.second_step_throttle)
             .await?;
-        // Of two requests that both passed, only one may sign in with this pending login.
-        if !self.store.take_pending_login(&hash).await? {
-            return Err(AuthError::PendingExpired);
-        }
-        // A password changed or two-step verification turned off meanwhile ends this sign-in.
-        let basis = SessionBasis {
-            password_hash: &password_hash,
-            two_factor: true,
-        };
-        let session = self
-            .start_session(user_id, &email, client, basis)
-            .await?
-            .ok_or(AuthError::PendingExpired)?;
-        let backup_codes_left = match factor {
-            SecondFactor::BackupCode => Some(self.store.backup_codes_left(user_id).await?),
-            SecondFactor::Totp => None,
-        };
-        tracing::info!(user_id, "second step passed");
-        self.record(
-            EventKind::SecondStepOk,
-            subject(),
-            factor_name.to_owned(),
-            &origin,
-            None,
-        )
-        .await?;
-        if let Some(left) = backup_codes_left {
-            self.record(
-                EventKind::BackupCodeUsed,
-                subject(),
-                format!("{left} left"),
-                &origin,
-                Some(Notice::BackupCodeUsed { left }),
-            )
-            .await?;
-        }
+        let device_token = self.remember_device(user_id, &email, client, now).await?;
         Ok(SecondStepDone {
-            session,
+            session: NewSession {
+                token: session_token,
+                expires_at,
+                device_token,
+            },
             next: pending.next,
             backup_codes_left,
         })
     }
 
-    /// Checks the code and claims its step in one atomic update.
-    async fn accept_totp(&self, user_id: UserId, code: &str) -> AuthResult<bool> {
+    /// A wrong code (or one used already): recorded, counted, and said how.
+    async fn wrong_code(
+        &self,
+        pending: &TokenHash,
+        subject: Subject<'_>,
+        factor_name: &str,
+        origin: &crate::store::Origin,
+        failures: i64,
+        account: ThrottleState,
+    ) -> AuthResult<AuthError> {
+        tracing::info!("second step failed");
+        self.record(
+            EventKind::SecondStepFailed,
+            subject,
+            factor_name.to_owned(),
+            origin,
+            None,
+        )
+        .await?;
+        let rule = self.policy.second_step_throttle;
+        if account.failures >= rule.limit {
+            let until = account.locked_until;
+            // Only the attempt that reached the limit tells the owner.
+            self.record(
+                EventKind::Locked,
+                subject,
+                "second step".to_owned(),
+                origin,
+                Some(Notice::Locked { until }),
+            )
+            .await?;
+            return Ok(AuthError::SecondStepLocked { until });
+        }
+        if failures >= PENDING_MAX_FAILURES {
+            self.store.take_pending_login(pending).await?;
+            return Ok(AuthError::TooManyWrongCodes);
+        }
+        Ok(AuthError::WrongCode {
+            attempts_left: Some(PENDING_MAX_FAILURES - failures),
+        })
+    }
+
+    /// The time step of a right code from the app (not yet claimed), or `None`.
+    async fn totp_step(&self, user_id: UserId, code: &str) -> AuthResult<Option<i64>> {
         let Some(credential) = self.store.totp_credential(user_id).await? else {
             return Err(AuthError::PendingExpired);
         };
@@ -454,11 +505,12 @@ impl AuthService {
             .keys
             .sealer
             .open(&credential.sealed_secret, &owner(user_id))?;
-        let step = totp::verify(&secret, code, self.now(), Some(credential.last_used_step));
-        Ok(match step {
-            Some(step) => self.store.advance_totp_step(user_id, step).await?,
-            None => false,
-        })
+        Ok(totp::verify(
+            &secret,
+            code,
+            self.now(),
+            Some(credential.last_used_step),
+        ))
     }
 
     /// Reserves one code attempt on the pending sign-in (at most `PENDING_MAX_FAILURES`)

@@ -472,6 +472,46 @@ pub trait TwoFactorStore {
     ) -> StoreResult<Option<i64>>;
     /// Deletes the pending sign-in; `true` for exactly one caller.
     async fn take_pending_login(&self, token: &TokenHash) -> StoreResult<bool>;
+    /// A right second step's writes in one transaction, all or none: the factor claimed,
+    /// the pending sign-in taken, the session stored while the account is as checked, and
+    /// the audit events. Anything refused on the way, or a failure, leaves all as it was.
+    async fn finish_second_step(
+        &self,
+        finish: &SecondStepFinish<'_>,
+    ) -> StoreResult<SecondStepFinished>;
+}
+
+/// What a right code claims: its TOTP time step, or a backup code (by its keyed hash).
+#[derive(Debug, Clone, Copy)]
+pub enum FactorClaim<'a> {
+    TotpStep(i64),
+    BackupCode(&'a [u8; 32]),
+}
+
+/// Everything [`TwoFactorStore::finish_second_step`] writes.
+pub struct SecondStepFinish<'a> {
+    pub pending: &'a TokenHash,
+    pub user_id: UserId,
+    pub claim: FactorClaim<'a>,
+    pub session: &'a TokenHash,
+    pub now: UnixTime,
+    pub expires_at: UnixTime,
+    pub origin: &'a Origin,
+    pub basis: SessionBasis<'a>,
+    /// The audit events, given the backup codes left (for a backup code).
+    pub events: &'a (dyn Fn(Option<i64>) -> Vec<AuditRecord> + Send + Sync),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondStepFinished {
+    /// Signed in; with a backup code, how many are left.
+    Done { backup_codes_left: Option<i64> },
+    /// The code's step was used already, or the backup code is unknown or spent.
+    FactorRefused,
+    /// The pending sign-in is gone (used by a request at the same time, or ended).
+    PendingGone,
+    /// The password or two-step verification changed since the sign-in began.
+    AccountChanged,
 }
 
 pub trait Store:

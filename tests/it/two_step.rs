@@ -623,3 +623,101 @@ async fn code_pages_need_a_pending_sign_in() {
     app.login(ADMIN_EMAIL, PASSWORD).await;
     assert_is_redirect_to(&app.get("/login/2fa").await, "/login?reason=expired");
 }
+
+/// Makes the database refuse the last write of a right second step (its audit event), or
+/// accept it again.
+async fn refuse_second_step_events(app: &TestApp, refuse: bool) {
+    let db = &app.data.db;
+    match (on_postgres(), refuse) {
+        (false, true) => {
+            db.exec(
+                "CREATE TRIGGER refuse_second_step BEFORE INSERT ON audit_events
+                 WHEN NEW.kind = 'second_step_ok'
+                 BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+            )
+            .await
+        }
+        (false, false) => db.exec("DROP TRIGGER refuse_second_step").await,
+        (true, true) => {
+            db.exec(
+                "CREATE FUNCTION refuse_second_step() RETURNS trigger AS $$
+                 BEGIN
+                   IF NEW.kind = 'second_step_ok' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+                   RETURN NEW;
+                 END $$ LANGUAGE plpgsql",
+            )
+            .await;
+            db.exec(
+                "CREATE TRIGGER refuse_second_step BEFORE INSERT ON audit_events
+                 FOR EACH ROW EXECUTE FUNCTION refuse_second_step()",
+            )
+            .await
+        }
+        (true, false) => {
+            db.exec("DROP TRIGGER refuse_second_step ON audit_events")
+                .await;
+            db.exec("DROP FUNCTION refuse_second_step()").await
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_second_step_that_fails_half_way_leaves_everything_as_it_was() {
+    let app = TestApp::with_admin().await;
+    let enrolled = app.sign_in_and_enable_2fa().await;
+    for (path, code, signed_in) in [
+        ("/login/2fa", None, "/"),
+        (
+            "/login/backup",
+            Some(enrolled.backup_codes[0].clone()),
+            "/mypage?notice=backup_used",
+        ),
+    ] {
+        let browser = app.password_step().await;
+        app.clock.advance(30);
+        let code = code.unwrap_or_else(|| app.code_now(&enrolled.secret));
+        let sessions = count(&app, "SELECT COUNT(*) FROM sessions").await;
+        let codes_left = count(
+            &app,
+            "SELECT COUNT(*) FROM backup_codes WHERE used_at IS NULL",
+        )
+        .await;
+        let step = count(&app, "SELECT MAX(last_used_step) FROM totp_credentials").await;
+
+        // The right code, and the database fails at the sign-in's last write.
+        refuse_second_step_events(&app, true).await;
+        let resp = app.send_code(&browser, path, &code).await;
+        assert_eq!(resp.status(), 500, "{path}");
+        refuse_second_step_events(&app, false).await;
+
+        // Nothing of it stayed: no session, the code not spent, the sign-in still waiting.
+        assert_eq!(
+            count(&app, "SELECT COUNT(*) FROM sessions").await,
+            sessions,
+            "{path}"
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM backup_codes WHERE used_at IS NULL"
+            )
+            .await,
+            codes_left,
+            "{path}"
+        );
+        assert_eq!(
+            count(&app, "SELECT MAX(last_used_step) FROM totp_credentials").await,
+            step,
+            "{path}"
+        );
+        assert_eq!(
+            count(&app, "SELECT COUNT(*) FROM pending_logins").await,
+            1,
+            "{path}"
+        );
+        // So the same code, sent again, signs in.
+        let resp = app.send_code(&browser, path, &code).await;
+        assert_is_redirect_to(&resp, signed_in);
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_logins").await, 0);
+    }
+}

@@ -3,6 +3,86 @@
 
 macro_rules! two_step_statements {
     ($Store:ident, $Db:ty) => {
+        /// Claims a right code: its TOTP step, only when later than the last used one; or the
+        /// backup code, only while unused. `true` for exactly one caller.
+        async fn claim_factor<'e, E>(
+            executor: E,
+            user_id: UserId,
+            claim: FactorClaim<'_>,
+            now: UnixTime,
+        ) -> StoreResult<bool>
+        where
+            E: sqlx::Executor<'e, Database = $Db>,
+        {
+            let done = match claim {
+                FactorClaim::TotpStep(step) => {
+                    sqlx::query(
+                        "UPDATE totp_credentials SET last_used_step = $2
+                         WHERE user_id = $1 AND last_used_step < $2",
+                    )
+                    .bind(user_id)
+                    .bind(step)
+                    .execute(executor)
+                    .await?
+                }
+                FactorClaim::BackupCode(code_hash) => {
+                    sqlx::query(
+                        "UPDATE backup_codes SET used_at = $3
+                         WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                    )
+                    .bind(user_id)
+                    .bind(code_hash.as_slice())
+                    .bind(now)
+                    .execute(executor)
+                    .await?
+                }
+            };
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn take_pending_login<'e, E>(executor: E, token: &TokenHash) -> StoreResult<bool>
+        where
+            E: sqlx::Executor<'e, Database = $Db>,
+        {
+            let done = sqlx::query("DELETE FROM pending_logins WHERE token_hash = $1")
+                .bind(token.as_slice())
+                .execute(executor)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn backup_codes_left<'e, E>(executor: E, user_id: UserId) -> StoreResult<i64>
+        where
+            E: sqlx::Executor<'e, Database = $Db>,
+        {
+            Ok(sqlx::query_scalar(
+                "SELECT COUNT(*) FROM backup_codes WHERE user_id = $1 AND used_at IS NULL",
+            )
+            .bind(user_id)
+            .fetch_one(executor)
+            .await?)
+        }
+
+        async fn append_audit<'e, E>(executor: E, record: &AuditRecord) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $Db>,
+        {
+            sqlx::query(
+                "INSERT INTO audit_events (at, user_id, email, kind, detail, ip, user_agent)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(record.at)
+            .bind(record.user_id)
+            .bind(&record.email)
+            .bind(&record.kind)
+            .bind(&record.detail)
+            .bind(&record.origin.ip)
+            .bind(&record.origin.user_agent)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
         /// Ends every session of the account and starts the rotated one, inside `tx`.
         async fn rotate_sessions(
             tx: &mut <$Db as sqlx::Database>::Connection,
@@ -63,15 +143,7 @@ macro_rules! two_step_statements {
             }
 
             async fn advance_totp_step(&self, user_id: UserId, step: i64) -> StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE totp_credentials SET last_used_step = $2
-                     WHERE user_id = $1 AND last_used_step < $2",
-                )
-                .bind(user_id)
-                .bind(step)
-                .execute(self.pool()?)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                claim_factor(self.pool()?, user_id, FactorClaim::TotpStep(step), 0).await
             }
 
             async fn put_enrollment(
@@ -186,25 +258,11 @@ macro_rules! two_step_statements {
                 code_hash: &[u8; 32],
                 now: UnixTime,
             ) -> StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE backup_codes SET used_at = $3
-                     WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
-                )
-                .bind(user_id)
-                .bind(code_hash.as_slice())
-                .bind(now)
-                .execute(self.pool()?)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                claim_factor(self.pool()?, user_id, FactorClaim::BackupCode(code_hash), now).await
             }
 
             async fn backup_codes_left(&self, user_id: UserId) -> StoreResult<i64> {
-                Ok(sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM backup_codes WHERE user_id = $1 AND used_at IS NULL",
-                )
-                .bind(user_id)
-                .fetch_one(self.pool()?)
-                .await?)
+                backup_codes_left(self.pool()?, user_id).await
             }
 
             async fn insert_pending_login(
@@ -265,31 +323,45 @@ macro_rules! two_step_statements {
             }
 
             async fn take_pending_login(&self, token: &TokenHash) -> StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM pending_logins WHERE token_hash = $1")
-                    .bind(token.as_slice())
-                    .execute(self.pool()?)
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                take_pending_login(self.pool()?, token).await
+            }
+
+            async fn finish_second_step(
+                &self,
+                f: &SecondStepFinish<'_>,
+            ) -> StoreResult<SecondStepFinished> {
+                // Returning before the commit drops the transaction: it rolls back.
+                let mut tx = self.pool()?.begin().await?;
+                if !claim_factor(&mut *tx, f.user_id, f.claim, f.now).await? {
+                    return Ok(SecondStepFinished::FactorRefused);
+                }
+                if !take_pending_login(&mut *tx, f.pending).await? {
+                    return Ok(SecondStepFinished::PendingGone);
+                }
+                let basis = Some(f.basis);
+                let stored = insert_session(
+                    &mut *tx, f.session, f.user_id, f.now, f.expires_at, f.origin, basis,
+                )
+                .await?;
+                if !stored {
+                    return Ok(SecondStepFinished::AccountChanged);
+                }
+                let left = match f.claim {
+                    FactorClaim::BackupCode(_) => Some(backup_codes_left(&mut *tx, f.user_id).await?),
+                    FactorClaim::TotpStep(_) => None,
+                };
+                for record in (f.events)(left) {
+                    append_audit(&mut *tx, &record).await?;
+                }
+                tx.commit().await?;
+                Ok(SecondStepFinished::Done { backup_codes_left: left })
             }
         }
 
         #[async_trait]
         impl AuditStore for $Store {
             async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO audit_events (at, user_id, email, kind, detail, ip, user_agent)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(record.at)
-                .bind(record.user_id)
-                .bind(&record.email)
-                .bind(&record.kind)
-                .bind(&record.detail)
-                .bind(&record.origin.ip)
-                .bind(&record.origin.user_agent)
-                .execute(self.pool()?)
-                .await?;
-                Ok(())
+                append_audit(self.pool()?, record).await
             }
 
             async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
