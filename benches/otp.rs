@@ -37,6 +37,16 @@ fn otp(c: &mut Criterion) {
     c.bench_function("totp verify, wrong code (window ±1)", |b| {
         b.iter(|| totp::verify(black_box(SECRET), black_box(wrong), black_box(T), Some(0)))
     });
+    // The same check by totp-rs (crates.io), built once: it keys HMAC-SHA1 anew for each
+    // candidate and stops at the first match.
+    let other = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, SECRET.to_vec());
+    assert!(other.check(&valid, T as u64) && !other.check(wrong, T as u64));
+    c.bench_function("totp-rs 5 check, valid code (window ±1)", |b| {
+        b.iter(|| other.check(black_box(&valid), black_box(T as u64)))
+    });
+    c.bench_function("totp-rs 5 check, wrong code (window ±1)", |b| {
+        b.iter(|| other.check(black_box(wrong), black_box(T as u64)))
+    });
     c.bench_function("baseline: bare HMAC-SHA1 x3 (new key each)", |b| {
         b.iter(|| bare_hmac_three_codes(black_box(SECRET), black_box(step)))
     });
