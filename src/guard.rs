@@ -203,7 +203,7 @@ pub async fn verdict(
         Some(token) => tokio::time::timeout(CHECK_DEADLINE, state.auth().session(token))
             .await
             .map_err(|_| {
-                crate::auth::AuthError::Store(crate::store::StoreError::Unavailable(
+                crate::auth::AuthError::Unavailable(crate::store::StoreError::Unavailable(
                     sqlx::Error::PoolTimedOut,
                 ))
             })??,

@@ -11,8 +11,6 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use crate::auth::AuthError;
-use crate::clock::UnixTime;
-use crate::store::StoreError;
 
 /// RFC 9457 problem details.
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,12 +36,12 @@ pub enum ApiError {
     MissingCsrfHeader,
     NotSignedIn,
     NoPendingSignIn,
-    Auth { err: AuthError, now: UnixTime },
+    Auth(AuthError),
 }
 
 impl ApiError {
-    pub fn auth(err: AuthError, now: UnixTime) -> Self {
-        ApiError::Auth { err, now }
+    pub fn auth(err: AuthError) -> Self {
+        ApiError::Auth(err)
     }
 }
 
@@ -81,7 +79,7 @@ impl IntoResponse for ApiError {
                 "sign-in-expired",
                 "No sign-in is waiting for its second step; sign in again",
             ),
-            ApiError::Auth { err, now } => auth_problem(err, now),
+            ApiError::Auth(err) => auth_problem(err),
         };
         let status = S::from_u16(p.status).unwrap_or(S::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(&p)).into_response();
@@ -99,9 +97,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn auth_problem(err: AuthError, now: UnixTime) -> Problem {
+fn auth_problem(err: AuthError) -> Problem {
     use StatusCode as S;
-    let wait = |until: UnixTime| Some((until - now).max(1));
+    let wait = |retry_after: std::time::Duration| Some(retry_after.as_secs().max(1) as i64);
     match err {
         AuthError::MissingCredentials => problem(
             S::BAD_REQUEST,
@@ -127,8 +125,8 @@ fn auth_problem(err: AuthError, now: UnixTime) -> Problem {
             "Wrong email address or password",
         ),
         AuthError::WrongPassword => problem(S::UNAUTHORIZED, "wrong-password", "Wrong password"),
-        AuthError::Throttled { until } => Problem {
-            retry_after: wait(until),
+        AuthError::Throttled { retry_after } => Problem {
+            retry_after: wait(retry_after),
             ..problem(
                 S::TOO_MANY_REQUESTS,
                 "throttled",
@@ -155,8 +153,8 @@ fn auth_problem(err: AuthError, now: UnixTime) -> Problem {
             "sign-in-expired",
             "The sign-in has expired; sign in again",
         ),
-        AuthError::SecondStepLocked { until } => Problem {
-            retry_after: wait(until),
+        AuthError::SecondStepLocked { retry_after } => Problem {
+            retry_after: wait(retry_after),
             ..problem(
                 S::TOO_MANY_REQUESTS,
                 "second-step-locked",
@@ -178,7 +176,7 @@ fn auth_problem(err: AuthError, now: UnixTime) -> Problem {
             "two-factor-off",
             "Two-step verification is off",
         ),
-        AuthError::Store(StoreError::Unavailable(e)) => {
+        AuthError::Unavailable(e) => {
             tracing::warn!(error = %e, "database unavailable");
             problem(
                 S::SERVICE_UNAVAILABLE,

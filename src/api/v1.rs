@@ -177,13 +177,9 @@ impl FromRequestParts<WebState> for ApiUser {
         match state.auth().session(&token).await {
             Ok(Some(user)) => Ok(ApiUser(user)),
             Ok(None) => Err(ApiError::NotSignedIn),
-            Err(e) => Err(ApiError::auth(e, state.auth().now())),
+            Err(e) => Err(ApiError::auth(e)),
         }
     }
-}
-
-fn fail(state: &WebState) -> impl Fn(crate::auth::AuthError) -> ApiError + '_ {
-    move |e| ApiError::auth(e, state.auth().now())
 }
 
 /// Sign in with email and password.
@@ -204,7 +200,12 @@ async fn login(
         client: client.clone(),
         next: "/".to_owned(),
     };
-    match state.auth().sign_in(attempt).await.map_err(fail(&state))? {
+    match state
+        .auth()
+        .sign_in(attempt)
+        .await
+        .map_err(ApiError::auth)?
+    {
         LoginOutcome::SignedIn(session) => {
             let jar = with_session(&state, jar, session);
             Ok((jar, Json(OK)).into_response())
@@ -231,7 +232,7 @@ async fn second_step(
         .auth()
         .second_step(&token, factor, code, client)
         .await
-        .map_err(fail(state))?;
+        .map_err(ApiError::auth)?;
     let jar = with_session(
         state,
         jar.remove(pending_removal(PENDING_PATH)),
@@ -290,7 +291,7 @@ async fn logout(
             .auth()
             .sign_out(&token, &client)
             .await
-            .map_err(fail(&state))?;
+            .map_err(ApiError::auth)?;
     }
     Ok((jar.remove(session_removal(&state)), Json(OK)).into_response())
 }
@@ -306,7 +307,7 @@ async fn me(State(state): State<WebState>, ApiUser(user): ApiUser) -> Result<Jso
         .auth()
         .two_factor_status(user.user_id)
         .await
-        .map_err(fail(&state))?;
+        .map_err(ApiError::auth)?;
     Ok(Json(Me {
         email: user.email,
         is_admin: user.is_admin,
@@ -333,12 +334,12 @@ async fn enable(
     let password = SecretString::from(body.password);
     auth.begin_totp_setup(&user, &password, &client)
         .await
-        .map_err(fail(&state))?;
+        .map_err(ApiError::auth)?;
     let setup = auth
         .totp_setup(&user)
         .await
-        .map_err(fail(&state))?
-        .ok_or_else(|| fail(&state)(crate::auth::AuthError::SetupExpired))?;
+        .map_err(ApiError::auth)?
+        .ok_or(ApiError::auth(crate::auth::AuthError::SetupExpired))?;
     Ok(Json(TotpSetupResponse {
         secret: setup.secret_base32,
         otpauth_uri: setup.otpauth_uri,
@@ -362,7 +363,7 @@ async fn confirm(
         .auth()
         .confirm_totp_setup(&user, &body.code, &client)
         .await
-        .map_err(fail(&state))?;
+        .map_err(ApiError::auth)?;
     let jar = with_session(&state, jar, session);
     Ok((
         jar,
@@ -391,7 +392,7 @@ async fn disable(
         .auth()
         .disable_totp(&user, &password, &client)
         .await
-        .map_err(fail(&state))?;
+        .map_err(ApiError::auth)?;
     let jar = with_session(&state, jar, session);
     Ok((jar, Json(OK)).into_response())
 }
@@ -414,7 +415,7 @@ async fn regenerate(
         .auth()
         .regenerate_backup_codes(&user, &password, &client)
         .await
-        .map_err(fail(&state))?;
+        .map_err(ApiError::auth)?;
     let jar = with_session(&state, jar, session);
     Ok((
         jar,

@@ -1,3 +1,6 @@
+use std::time::Duration;
+
+use super::AuthService;
 use crate::clock::UnixTime;
 use crate::crypto::SealError;
 use crate::store::StoreError;
@@ -20,7 +23,7 @@ pub enum AuthError {
     #[error("wrong email address or password")]
     WrongCredentials,
     #[error("too many failed attempts; try again later")]
-    Throttled { until: UnixTime },
+    Throttled { retry_after: Duration },
     #[error("an account with this email address already exists")]
     EmailTaken,
     #[error("no account with the email address {0:?}")]
@@ -40,7 +43,7 @@ pub enum AuthError {
     #[error("the sign-in has expired; sign in again")]
     PendingExpired,
     #[error("too many wrong codes for this account; try again later")]
-    SecondStepLocked { until: UnixTime },
+    SecondStepLocked { retry_after: Duration },
     #[error("the set-up has expired; start again")]
     SetupExpired,
     #[error("two-step verification is already on")]
@@ -51,6 +54,9 @@ pub enum AuthError {
     UnknownSession,
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// The database cannot answer or take a write now (away, full, busy): come back later.
+    #[error(transparent)]
+    Unavailable(StoreError),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -59,7 +65,15 @@ impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Duplicate => AuthError::EmailTaken,
+            e @ StoreError::Unavailable(_) => AuthError::Unavailable(e),
             other => AuthError::Store(other),
         }
+    }
+}
+
+impl AuthService {
+    /// How long until `until` (at least a second): what a refusal tells the person.
+    pub(crate) fn retry_after(&self, until: UnixTime) -> Duration {
+        Duration::from_secs(u64::try_from(until - self.now()).unwrap_or(0).max(1))
     }
 }

@@ -130,7 +130,9 @@ impl AuthService {
             .await?;
         }
         Ok(match until {
-            Some(until) => AuthError::Throttled { until },
+            Some(until) => AuthError::Throttled {
+                retry_after: self.retry_after(until),
+            },
             None => AuthError::WrongCredentials,
         })
     }

@@ -133,7 +133,9 @@ impl AuthService {
             .await?
             .locked_until
             .unwrap_or(now + rule.lock_for);
-        Ok(AuthError::Throttled { until })
+        Ok(AuthError::Throttled {
+            retry_after: self.retry_after(until),
+        })
     }
 }
 

@@ -485,7 +485,9 @@ impl AuthService {
                 Some(Notice::Locked { until }),
             )
             .await?;
-            return Ok(AuthError::SecondStepLocked { until });
+            return Ok(AuthError::SecondStepLocked {
+                retry_after: self.retry_after(until),
+            });
         }
         if failures >= PENDING_MAX_FAILURES {
             self.store.take_pending_login(pending).await?;
@@ -545,7 +547,9 @@ impl AuthService {
                     .await?
                     .locked_until
                     .unwrap_or(now + rule.lock_for);
-                Err(AuthError::SecondStepLocked { until })
+                Err(AuthError::SecondStepLocked {
+                    retry_after: self.retry_after(until),
+                })
             }
         }
     }

@@ -7,7 +7,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
-use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -58,7 +57,7 @@ impl IntoResponse for WebError {
                 "送信された内容が大きすぎます。",
                 "What was sent is too large.",
             ),
-            WebError::Auth(AuthError::Store(StoreError::Unavailable(e))) => {
+            WebError::Auth(AuthError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "database unavailable");
                 let page = ErrorPage {
                     ja: "ただいまサービスを利用できません。しばらくしてからもう一度お試しください。",

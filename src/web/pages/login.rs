@@ -133,7 +133,7 @@ async fn submit(
             Ok((jar, Redirect::to(&paths::to("/login/2fa"))).into_response())
         }
         Err(err) => {
-            let (status, message) = refusal(lang, state.auth().now(), err)?;
+            let (status, message) = refusal(lang, err)?;
             let page = LoginPage {
                 chrome: Chrome::new(lang, csrf, false),
                 email: form.email.chars().take(254).collect(),

@@ -55,7 +55,7 @@ impl Chrome {
 }
 
 /// The words and status for a refusal a person can act on; anything else is a server error.
-fn refusal(lang: Lang, now: i64, err: AuthError) -> Result<(StatusCode, String), WebError> {
+fn refusal(lang: Lang, err: AuthError) -> Result<(StatusCode, String), WebError> {
     let t = lang.texts();
     let (status, text) = match err {
         AuthError::MissingCredentials => (StatusCode::BAD_REQUEST, t.err_missing_credentials),
@@ -75,15 +75,15 @@ fn refusal(lang: Lang, now: i64, err: AuthError) -> Result<(StatusCode, String),
             return Ok((StatusCode::UNAUTHORIZED, text.trim_end().to_owned()));
         }
         AuthError::SetupExpired => (StatusCode::BAD_REQUEST, t.err_setup_expired),
-        AuthError::Throttled { until } => {
-            let wait = minutes(lang, until - now);
+        AuthError::Throttled { retry_after } => {
+            let wait = minutes(lang, retry_after.as_secs() as i64);
             return Ok((
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("{} {wait}", t.err_throttled),
             ));
         }
-        AuthError::SecondStepLocked { until } => {
-            let wait = minutes(lang, until - now);
+        AuthError::SecondStepLocked { retry_after } => {
+            let wait = minutes(lang, retry_after.as_secs() as i64);
             return Ok((
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("{} {wait}", t.err_second_step_locked),

@@ -161,7 +161,7 @@ async fn submit(
             StatusCode::UNAUTHORIZED,
             lang.texts().err_wrong_backup.to_owned(),
         ),
-        other => refusal(lang, state.auth().now(), other)?,
+        other => refusal(lang, other)?,
     };
     let page = SecondStepPage {
         chrome: Chrome::new(lang, csrf, false),

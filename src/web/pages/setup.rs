@@ -95,7 +95,7 @@ async fn submit(
             Ok((jar, Redirect::to(&paths::to("/mypage"))).into_response())
         }
         Err(err) => {
-            let (status, message) = refusal(lang, state.auth().now(), err)?;
+            let (status, message) = refusal(lang, err)?;
             let valid = status != StatusCode::NOT_FOUND;
             Ok(refused(status, message, valid, csrf))
         }

@@ -176,7 +176,6 @@ fn codes_page(chrome: Chrome, title: &'static str, email: &str, codes: Vec<Strin
 /// A refusal shown on the password page, or the way back to マイページ.
 fn password_refused(
     flow: Flow,
-    state: &WebState,
     lang: Lang,
     csrf: CsrfToken,
     err: AuthError,
@@ -184,7 +183,7 @@ fn password_refused(
     if matches!(err, AuthError::TwoFactorAlreadyOn | AuthError::TwoFactorOff) {
         return Ok(to_mypage());
     }
-    let (status, message) = refusal(lang, state.auth().now(), err)?;
+    let (status, message) = refusal(lang, err)?;
     let page = flow.password_page(lang.texts(), Chrome::new(lang, csrf, true), Some(message));
     Ok((status, page).into_response())
 }
@@ -221,7 +220,7 @@ async fn submit_setup(
         return match auth.begin_totp_setup(&user, &password, &client).await {
             // Post/Redirect/Get: a reload shows the QR code again instead of re-posting.
             Ok(()) => Ok(Redirect::to(&paths::to("/mypage/2fa/setup")).into_response()),
-            Err(err) => password_refused(Flow::Setup, &state, lang, csrf, err),
+            Err(err) => password_refused(Flow::Setup, lang, csrf, err),
         };
     }
     match auth.confirm_totp_setup(&user, &form.code, &client).await {
@@ -240,7 +239,7 @@ async fn submit_setup(
             Ok((StatusCode::BAD_REQUEST, page).into_response())
         }
         Err(err) => {
-            let (status, message) = refusal(lang, auth.now(), err)?;
+            let (status, message) = refusal(lang, err)?;
             let chrome = Chrome::new(lang, csrf, true);
             match scan_page(&state, &user, chrome, Some(message)).await? {
                 Some(page) => Ok((status, page).into_response()),
@@ -289,7 +288,7 @@ async fn submit_disable(
             let jar = with_session(&state, jar, session);
             Ok((jar, Redirect::to(&paths::to("/mypage?notice=disabled"))).into_response())
         }
-        Err(err) => password_refused(Flow::Disable, &state, lang, csrf, err),
+        Err(err) => password_refused(Flow::Disable, lang, csrf, err),
     }
 }
 
@@ -322,6 +321,6 @@ async fn submit_regenerate(
             let page = codes_page(chrome, lang.texts().regen_done_title, &user.email, codes);
             Ok((jar, page).into_response())
         }
-        Err(err) => password_refused(Flow::Regenerate, &state, lang, csrf, err),
+        Err(err) => password_refused(Flow::Regenerate, lang, csrf, err),
     }
 }
