@@ -196,6 +196,28 @@ impl TestApp {
         .await
     }
 
+    /// `POST /api/v1/login` from this app's client, as a script of the API would.
+    pub async fn api_login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/login"))
+            .header("x-requested-with", "test")
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Whether `/readyz` says 200 within `tries` tenths of a second.
+    pub async fn ready_within(&self, tries: u32) -> bool {
+        for _ in 0..tries {
+            if self.get("/readyz").await.status() == 200 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     pub async fn logout(&self) -> reqwest::Response {
         self.post("/mypage", "/logout", &[]).await
     }
@@ -266,6 +288,21 @@ pub async fn post_form(
     let mut body: Vec<(&str, &str)> = fields.to_vec();
     body.push(("csrf_token", &token));
     client.post(action).form(&body).send().await.unwrap()
+}
+
+/// Set-up step 1 on マイページ (the password again) in `browser`, at the set-up page's
+/// URL `setup`; the page that then shows the key and the QR code.
+pub async fn setup_key_page(browser: &reqwest::Client, setup: &str) -> Html {
+    let resp = post_form(
+        browser,
+        setup,
+        setup,
+        &[("step", "password"), ("password", PASSWORD)],
+    )
+    .await;
+    let path = reqwest::Url::parse(setup).unwrap().path().to_owned();
+    assert_is_redirect_to(&resp, &path);
+    get_html(browser, setup).await.1
 }
 
 pub fn csrf_token(page: &Html) -> Option<String> {

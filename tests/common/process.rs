@@ -136,15 +136,7 @@ impl ServeProcess {
             ],
         )
         .await;
-        let resp = post_form(
-            &browser,
-            &url("/mypage/2fa/setup"),
-            &url("/mypage/2fa/setup"),
-            &[("step", "password"), ("password", PASSWORD)],
-        )
-        .await;
-        assert_is_redirect_to(&resp, "/mypage/2fa/setup");
-        let (_, setup_page) = get_html(&browser, &url("/mypage/2fa/setup")).await;
+        let setup_page = setup_key_page(&browser, &url("/mypage/2fa/setup")).await;
         let key_grouped = text(&setup_page, "#totp-key");
         let secret = nidan::otp::secret_from_base32(&key_grouped).unwrap();
         let now = std::time::SystemTime::now()

@@ -250,15 +250,7 @@ async fn sign_in_through_nginx_with_tls_password_and_code() {
     .await;
     assert_is_redirect_to(&resp, "/");
     let setup = at("/mypage/2fa/setup");
-    let resp = post_form(
-        &browser,
-        &setup,
-        &setup,
-        &[("step", "password"), ("password", PASSWORD)],
-    )
-    .await;
-    assert_is_redirect_to(&resp, "/mypage/2fa/setup");
-    let (_, page) = get_html(&browser, &setup).await;
+    let page = setup_key_page(&browser, &setup).await;
     let secret = nidan::otp::secret_from_base32(&text(&page, "#totp-key")).unwrap();
     let resp = post_form(
         &browser,

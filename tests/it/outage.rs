@@ -97,16 +97,16 @@ impl Cable {
     }
 }
 
-#[tokio::test]
-async fn database_outage_gives_503_and_the_instance_recovers_alone() {
+/// nidan on a fresh PostgreSQL database reached through a cable, with an account whose
+/// browser (the app's client) is signed in.
+async fn signed_in_through_a_cable() -> (TestApp, Cable) {
     let db = TestDb::postgres().await;
     let upstream: SocketAddr = "127.0.0.1:5432".parse().unwrap();
-    let mut cable = Cable::connect(upstream).await;
+    let cable = Cable::connect(upstream).await;
     let name = db.url.rsplit('/').next().unwrap().to_owned();
     let through_cable = format!("postgres://postgres@127.0.0.1:{}/{name}", cable.port);
     let dir = tempfile::tempdir().unwrap();
-    let data = AppData { dir, db };
-    let app = spawn_in(data, |d| {
+    let app = spawn_in(AppData { dir, db }, |d| {
         let mut c = config(d);
         c.database_url = Some(through_cable.clone());
         c
@@ -118,6 +118,12 @@ async fn database_outage_gives_503_and_the_instance_recovers_alone() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
+    (app, cable)
+}
+
+#[tokio::test]
+async fn database_outage_gives_503_and_the_instance_recovers_alone() {
+    let (app, mut cable) = signed_in_through_a_cable().await;
 
     let session = app.client.get(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(session.status(), 200);
@@ -168,15 +174,7 @@ async fn database_outage_gives_503_and_the_instance_recovers_alone() {
     );
 
     cable.restore().await;
-    let mut ready = false;
-    for _ in 0..50 {
-        if app.get("/readyz").await.status() == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "ready again without a restart");
+    assert!(app.ready_within(50).await, "ready again without a restart");
     assert_eq!(
         app.get("/mypage").await.status(),
         200,
@@ -199,23 +197,7 @@ async fn timed(
 
 #[tokio::test]
 async fn through_a_partition_readiness_answers_within_a_second_and_requests_fail_fast() {
-    let db = TestDb::postgres().await;
-    let mut cable = Cable::connect("127.0.0.1:5432".parse().unwrap()).await;
-    let name = db.url.rsplit('/').next().unwrap().to_owned();
-    let through_cable = format!("postgres://postgres@127.0.0.1:{}/{name}", cable.port);
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_in(AppData { dir, db }, |d| {
-        let mut c = config(d);
-        c.database_url = Some(through_cable.clone());
-        c
-    })
-    .await;
-    let out = app.cli(
-        &["user", "add", ADMIN_EMAIL, "--password-stdin"],
-        Some(PASSWORD),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
+    let (app, mut cable) = signed_in_through_a_cable().await;
 
     cable.partition();
     // A load balancer's probe with a short timeout gets its answer.
@@ -246,15 +228,10 @@ async fn through_a_partition_readiness_answers_within_a_second_and_requests_fail
     }
 
     cable.restore().await;
-    let mut ready = false;
-    for _ in 0..30 {
-        if app.get("/readyz").await.status() == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "ready again within 3 s of the partition healing");
+    assert!(
+        app.ready_within(30).await,
+        "ready again within 3 s of the partition healing"
+    );
     assert_eq!(
         app.get("/mypage").await.status(),
         200,

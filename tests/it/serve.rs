@@ -191,16 +191,7 @@ async fn setup_qr(server: &ServeProcess) -> (String, String) {
         ],
     )
     .await;
-    let setup = server.url("/mypage/2fa/setup");
-    let resp = post_form(
-        &browser,
-        &setup,
-        &setup,
-        &[("step", "password"), ("password", PASSWORD)],
-    )
-    .await;
-    assert_is_redirect_to(&resp, "/mypage/2fa/setup");
-    let (_, page) = get_html(&browser, &setup).await;
+    let page = setup_key_page(&browser, &server.url("/mypage/2fa/setup")).await;
     let qr = page
         .select(&scraper::Selector::parse(".qr svg").unwrap())
         .next()

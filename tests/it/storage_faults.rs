@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use crate::common::*;
 
@@ -96,28 +95,13 @@ async fn a_full_disk_answers_503_changes_nothing_and_recovers_alone() {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
     assert_eq!(ready.headers()["retry-after"], "5");
-    let api = app
-        .client
-        .post(app.url("/api/v1/login"))
-        .header("x-requested-with", "test")
-        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let api = app.api_login(ADMIN_EMAIL, PASSWORD).await;
     assert_eq!(api.status(), 503);
     assert_eq!(api.headers()["retry-after"], "5");
 
     // Room again: ready at once, and sign-in works; the refused ones left nothing behind.
     std::fs::remove_file(filler).unwrap();
-    let mut ready = false;
-    for _ in 0..20 {
-        if app.get("/readyz").await.status() == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "ready again without a restart");
+    assert!(app.ready_within(20).await, "ready again without a restart");
     let sessions_after = app.db_i64("SELECT COUNT(*) FROM sessions").await;
     let signed_in_meanwhile = sessions_after - sessions;
     let events_after = app.db_i64("SELECT COUNT(*) FROM audit_events").await;
@@ -154,24 +138,10 @@ async fn a_write_lock_held_elsewhere_is_a_503_not_a_500() {
         .execute(&mut other)
         .await
         .unwrap();
-    let api = app
-        .client
-        .post(app.url("/api/v1/login"))
-        .header("x-requested-with", "test")
-        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let api = app.api_login(ADMIN_EMAIL, PASSWORD).await;
     assert_eq!(api.status(), 503);
     assert_eq!(api.headers()["retry-after"], "5");
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
-    let resp = app
-        .client
-        .post(app.url("/api/v1/login"))
-        .header("x-requested-with", "test")
-        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.api_login(ADMIN_EMAIL, PASSWORD).await;
     assert_eq!(resp.status(), 200, "works again once the lock is gone");
 }
