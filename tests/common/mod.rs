@@ -187,6 +187,17 @@ impl TestApp {
         .await
     }
 
+    /// The administrator's password sign-in in `browser` (another than this app's client).
+    pub async fn login_in(&self, browser: &reqwest::Client) -> reqwest::Response {
+        post_form(
+            browser,
+            &self.url("/login"),
+            &self.url("/login"),
+            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+        )
+        .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.post(
             "/login",
@@ -421,13 +432,7 @@ impl TestApp {
     /// Password step from a fresh browser; returns that browser, now on the code page.
     pub async fn password_step(&self) -> reqwest::Client {
         let browser = client();
-        let resp = post_form(
-            &browser,
-            &self.url("/login"),
-            &self.url("/login"),
-            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
-        )
-        .await;
+        let resp = self.login_in(&browser).await;
         assert_is_redirect_to(&resp, "/login/2fa");
         browser
     }

@@ -289,13 +289,7 @@ async fn websocket_tunnels_count_against_the_connection_limit() {
 /// A new browser signed in with the password; the browser and its session cookie.
 async fn signed_in_browser(app: &TestApp) -> (reqwest::Client, String) {
     let browser = client();
-    let resp = post_form(
-        &browser,
-        &app.url("/login"),
-        &app.url("/login"),
-        &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
-    )
-    .await;
+    let resp = app.login_in(&browser).await;
     assert_is_redirect_to(&resp, "/");
     let session = session_pair(&resp);
     (browser, session)

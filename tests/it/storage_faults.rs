@@ -68,14 +68,7 @@ async fn a_full_disk_answers_503_changes_nothing_and_recovers_alone() {
     // Sign-ins from new browsers: each needs to write. The first that cannot is a 503.
     let mut refused = None;
     for _ in 0..20 {
-        let browser = client();
-        let resp = post_form(
-            &browser,
-            &app.url("/login"),
-            &app.url("/login"),
-            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
-        )
-        .await;
+        let resp = app.login_in(&client()).await;
         if resp.status() == 503 {
             refused = Some(resp);
             break;
@@ -110,14 +103,7 @@ async fn a_full_disk_answers_503_changes_nothing_and_recovers_alone() {
         signed_in_meanwhile,
         "one audit event per sign-in that went through, none for the refused"
     );
-    let resp = post_form(
-        &client(),
-        &app.url("/login"),
-        &app.url("/login"),
-        &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
-    )
-    .await;
-    assert_is_redirect_to(&resp, "/");
+    assert_is_redirect_to(&app.login_in(&client()).await, "/");
     let check = app
         .db_i64("SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'")
         .await;
