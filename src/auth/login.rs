@@ -79,8 +79,16 @@ impl AuthService {
             password_hash: &user.password_hash,
             two_factor: false,
         };
+        // The session and its audit event in one transaction: both or neither.
+        let signed_in = self.audit_record(EventKind::SignInOk, subject(), String::new(), &origin);
         let Some(session) = self
-            .start_session(user.id, &user.email, &attempt.client, basis)
+            .start_session(
+                user.id,
+                &user.email,
+                &attempt.client,
+                basis,
+                std::slice::from_ref(&signed_in),
+            )
             .await?
         else {
             // Changed while the password was checked: two-step verification just turned
@@ -94,8 +102,7 @@ impl AuthService {
             };
         };
         tracing::info!(user_id = user.id, "signed in");
-        self.record(EventKind::SignInOk, subject(), String::new(), &origin, None)
-            .await?;
+        self.recorded(EventKind::SignInOk, subject(), None, signed_in.at);
         Ok(LoginOutcome::SignedIn(session))
     }
 

@@ -7,7 +7,7 @@ use super::notify::Notice;
 use super::{AuthResult, AuthService, Client};
 use crate::clock::UnixTime;
 use crate::crypto::{TokenHash, new_token, token_hash};
-use crate::store::{DeviceSeen, SessionBasis, UserId};
+use crate::store::{AuditRecord, DeviceSeen, SessionBasis, UserId};
 
 /// Sessions are written back at most this often, so page views stay reads; more often
 /// under a short idle timeout (a quarter of it), so that activity keeps a session alive.
@@ -46,15 +46,17 @@ pub struct SignedIn {
 }
 
 impl AuthService {
-    /// A full sign-in: the session, and the device it came from remembered; the owner
-    /// hears of a device the account has not signed in on before. `None` (no session)
-    /// when the account's password or two-step verification changed since `basis` was read.
+    /// A full sign-in: the session, stored with `events` (its audit events) in one
+    /// transaction, and the device it came from remembered; the owner hears of a device
+    /// the account has not signed in on before. `None` (nothing stored) when the account's
+    /// password or two-step verification changed since `basis` was read.
     pub(crate) async fn start_session(
         &self,
         user_id: UserId,
         email: &str,
         client: &Client,
         basis: SessionBasis<'_>,
+        events: &[AuditRecord],
     ) -> AuthResult<Option<NewSession>> {
         let now = self.now();
         let (token, hash) = new_token();
@@ -62,7 +64,7 @@ impl AuthService {
         let origin = client.origin();
         let stored = self
             .store
-            .insert_session(&hash, user_id, now, expires_at, &origin, basis)
+            .insert_session(&hash, user_id, now, expires_at, &origin, basis, events)
             .await?;
         if !stored {
             tracing::info!(

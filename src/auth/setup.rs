@@ -54,7 +54,7 @@ impl AuthService {
             password_hash: &user.password_hash,
             two_factor: false,
         };
-        self.start_session(user.id, &user.email, client, basis)
+        self.start_session(user.id, &user.email, client, basis, &[])
             .await?
             .ok_or(AuthError::SetupLinkInvalid)
     }

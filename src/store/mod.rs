@@ -223,7 +223,10 @@ pub struct SessionBasis<'a> {
 
 #[async_trait]
 pub trait SessionStore {
-    /// Stores the session when `basis` still holds; `false` (nothing stored) when not.
+    /// Stores the session when `basis` still holds, with `events` (the sign-in's audit
+    /// events) in the same transaction: both or neither. `false` (nothing stored) when
+    /// `basis` no longer holds.
+    #[allow(clippy::too_many_arguments)] // one row's columns, and the events that go with it
     async fn insert_session(
         &self,
         token: &TokenHash,
@@ -232,6 +235,7 @@ pub trait SessionStore {
         expires_at: UnixTime,
         origin: &Origin,
         basis: SessionBasis<'_>,
+        events: &[AuditRecord],
     ) -> StoreResult<bool>;
     async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>>;
     async fn touch_session(&self, token: &TokenHash, now: UnixTime) -> StoreResult<()>;

@@ -454,6 +454,42 @@ impl TestApp {
     }
 }
 
+/// Makes the database refuse (or accept again) audit events of `kind`: a failure at a use
+/// case's last write, to show that the writes before it are undone too.
+pub async fn refuse_audit_events(app: &TestApp, kind: &str, refuse: bool) {
+    let db = &app.data.db;
+    match (on_postgres(), refuse) {
+        (false, true) => {
+            db.exec(&format!(
+                "CREATE TRIGGER refuse_event BEFORE INSERT ON audit_events
+                 WHEN NEW.kind = '{kind}'
+                 BEGIN SELECT RAISE(ABORT, 'refused for the test'); END"
+            ))
+            .await
+        }
+        (false, false) => db.exec("DROP TRIGGER refuse_event").await,
+        (true, true) => {
+            db.exec(&format!(
+                "CREATE FUNCTION refuse_event() RETURNS trigger AS $$
+                 BEGIN
+                   IF NEW.kind = '{kind}' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+                   RETURN NEW;
+                 END $$ LANGUAGE plpgsql"
+            ))
+            .await;
+            db.exec(
+                "CREATE TRIGGER refuse_event BEFORE INSERT ON audit_events
+                 FOR EACH ROW EXECUTE FUNCTION refuse_event()",
+            )
+            .await
+        }
+        (true, false) => {
+            db.exec("DROP TRIGGER refuse_event ON audit_events").await;
+            db.exec("DROP FUNCTION refuse_event()").await
+        }
+    }
+}
+
 /// The database a test runs on: SQLite in the data directory, or, with
 /// `NIDAN_TEST_BACKEND=postgres`, a fresh PostgreSQL database dropped afterwards.
 pub struct TestDb {

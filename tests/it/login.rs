@@ -121,3 +121,24 @@ async fn next_is_followed_only_to_local_paths() {
     assert_is_redirect_to(&app.get("/login?next=//evil.example").await, "/");
     assert_is_redirect_to(&app.get("/login?next=/mypage").await, "/mypage");
 }
+
+#[tokio::test]
+async fn a_sign_in_that_fails_half_way_leaves_no_session() {
+    let app = TestApp::with_admin().await;
+    let sessions = app.db_i64("SELECT COUNT(*) FROM sessions").await;
+    // The right password, and the database fails at the sign-in's last write.
+    refuse_audit_events(&app, "sign_in_ok", true).await;
+    let resp = app.login_in(&client()).await;
+    assert_eq!(resp.status(), 500);
+    refuse_audit_events(&app, "sign_in_ok", false).await;
+    assert_eq!(
+        app.db_i64("SELECT COUNT(*) FROM sessions").await,
+        sessions,
+        "no session without its audit event"
+    );
+    assert_is_redirect_to(&app.login_in(&client()).await, "/");
+    assert_eq!(
+        app.db_i64("SELECT COUNT(*) FROM sessions").await,
+        sessions + 1
+    );
+}

@@ -140,7 +140,7 @@ async fn a_session_is_stored_only_while_the_account_is_as_it_was_checked() {
                 two_factor,
             };
             store
-                .insert_session(&[token; 32], user_id, 1_100, 9_000, &origin, basis)
+                .insert_session(&[token; 32], user_id, 1_100, 9_000, &origin, basis, &[])
                 .await
                 .unwrap()
         }

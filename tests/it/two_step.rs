@@ -624,43 +624,6 @@ async fn code_pages_need_a_pending_sign_in() {
     assert_is_redirect_to(&app.get("/login/2fa").await, "/login?reason=expired");
 }
 
-/// Makes the database refuse the last write of a right second step (its audit event), or
-/// accept it again.
-async fn refuse_second_step_events(app: &TestApp, refuse: bool) {
-    let db = &app.data.db;
-    match (on_postgres(), refuse) {
-        (false, true) => {
-            db.exec(
-                "CREATE TRIGGER refuse_second_step BEFORE INSERT ON audit_events
-                 WHEN NEW.kind = 'second_step_ok'
-                 BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
-            )
-            .await
-        }
-        (false, false) => db.exec("DROP TRIGGER refuse_second_step").await,
-        (true, true) => {
-            db.exec(
-                "CREATE FUNCTION refuse_second_step() RETURNS trigger AS $$
-                 BEGIN
-                   IF NEW.kind = 'second_step_ok' THEN RAISE EXCEPTION 'refused for the test'; END IF;
-                   RETURN NEW;
-                 END $$ LANGUAGE plpgsql",
-            )
-            .await;
-            db.exec(
-                "CREATE TRIGGER refuse_second_step BEFORE INSERT ON audit_events
-                 FOR EACH ROW EXECUTE FUNCTION refuse_second_step()",
-            )
-            .await
-        }
-        (true, false) => {
-            db.exec("DROP TRIGGER refuse_second_step ON audit_events")
-                .await;
-            db.exec("DROP FUNCTION refuse_second_step()").await
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_second_step_that_fails_half_way_leaves_everything_as_it_was() {
     let app = TestApp::with_admin().await;
@@ -685,10 +648,10 @@ async fn a_second_step_that_fails_half_way_leaves_everything_as_it_was() {
         let step = count(&app, "SELECT MAX(last_used_step) FROM totp_credentials").await;
 
         // The right code, and the database fails at the sign-in's last write.
-        refuse_second_step_events(&app, true).await;
+        refuse_audit_events(&app, "second_step_ok", true).await;
         let resp = app.send_code(&browser, path, &code).await;
         assert_eq!(resp.status(), 500, "{path}");
-        refuse_second_step_events(&app, false).await;
+        refuse_audit_events(&app, "second_step_ok", false).await;
 
         // Nothing of it stayed: no session, the code not spent, the sign-in still waiting.
         assert_eq!(

@@ -179,9 +179,20 @@ macro_rules! accounts_statements {
                 expires_at: UnixTime,
                 origin: &Origin,
                 basis: SessionBasis<'_>,
+                events: &[AuditRecord],
             ) -> StoreResult<bool> {
                 let basis = Some(basis);
-                insert_session(self.pool()?, token, user_id, now, expires_at, origin, basis).await
+                let mut tx = self.pool()?.begin().await?;
+                let stored =
+                    insert_session(&mut *tx, token, user_id, now, expires_at, origin, basis).await?;
+                if !stored {
+                    return Ok(false);
+                }
+                for record in events {
+                    append_audit(&mut *tx, record).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>> {
