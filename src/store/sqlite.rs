@@ -64,6 +64,14 @@ impl SqliteStore {
             // No far end to lose: sqlx's ping before every statement is a wasted
             // round trip to the connection's worker thread.
             .test_before_acquire(false)
+            // A connection that comes back still in a transaction (a COMMIT refused on a full
+            // disk can leave SQLite's idea of it and sqlx's apart) would hold the write lock
+            // for ever: close it instead.
+            .after_release(|conn, _| {
+                use sqlx::Connection;
+                let clean = !conn.is_in_transaction();
+                Box::pin(async move { Ok(clean) })
+            })
             .connect_with(options)
             .await?;
         Ok(Self {
