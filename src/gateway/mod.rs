@@ -295,7 +295,8 @@ async fn forward(
         .cloned();
     // What either side sends lasts only as long as the session it was asked for under.
     let held = user.map(|u| state.open_streams().hold(u.token_hash));
-    if let Some(u) = user {
+    // Most requests (GET, an upgrade) have no body: nothing to hold.
+    if let Some(u) = user.filter(|_| !hyper::body::Body::is_end_stream(req.body())) {
         let upload = state.open_streams().hold(u.token_hash);
         req = req.map(|body| Body::new(UntilEnded::new(body, upload)));
     }
