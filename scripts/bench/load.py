@@ -3,7 +3,7 @@
 same run. Prints one table (Markdown) of requests/s, p50, p99 and the server's RSS.
 
     scripts/bench/load.py [--backend sqlite|postgres] [--seconds 10] [--big] [--no-build]
-                          [--forward-auth-only]
+                          [--forward-auth-only | --second-step-only]
 
   forward-auth   GET /auth/verify with a valid session cookie and X-Original-URL, 64 connections, against
                  the bare axum hello (examples/hello.rs) at 64 connections: three rounds of
@@ -16,7 +16,9 @@ same run. Prints one table (Markdown) of requests/s, p50, p99 and the server's R
                  machine does to any process); peak RSS during the storm; then the same with
                  --hash-concurrency one less than the cores
   second step    POST /api/v1/login/totp, each request a different waiting sign-in with its
-                 current code (seeded by examples/seed.rs)
+                 current code (seeded by examples/seed.rs), three rounds between runs of hello;
+                 then wrong codes spread over waiting sign-ins (a brute-force storm), with the
+                 forward-auth probe's p99 during it against idle
   start, idle    start to /readyz 200 on an existing database; RSS after start and sign-in
   --big          forward-auth again with 1,000,000 sessions and 100,000 accounts, against the
                  same with 1,000 sessions
@@ -199,6 +201,8 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--forward-auth-only", action="store_true",
                     help="only the forward-auth rounds against hello")
+    ap.add_argument("--second-step-only", action="store_true",
+                    help="only the second-step rounds against hello and the wrong-code storm")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -236,25 +240,6 @@ def main():
     # What nginx sends: the session cookie and the original URL (nidan refuses a check without one).
     auth_header = [f"Cookie: {cookie}", f"X-Original-URL: {ORIGINAL_URL}"]
 
-    # Three rounds of forward-auth, each between two runs of hello (the machine's speed
-    # drifts by a fifth within minutes): a round's ratio is against the mean of the hello
-    # runs either side; the median round counts, and its hello is the baseline below.
-    fa_rounds = bracketed(lambda: wrk(hello_url, a.seconds), lambda m: m["rps"],
-                          lambda: wrk(n.url("/auth/verify"), a.seconds, headers=auth_header),
-                          "forward-auth")
-    fa_ratio, hello_rps, fa = median_round(fa_rounds)
-    row("forward-auth, 64 conn, 1,000 sessions (median of 3 rounds)", fa, "axum hello",
-        fa_ratio, rss_kib(n.proc.pid))
-    if a.forward_auth_only:
-        n.stop()
-        hello.terminate()
-        report(a, rows, hello_rps, ready_s, idle_rss)
-        shutil.rmtree(work, ignore_errors=True)
-        return
-    landing = wrk(n.url("/"), a.seconds, headers=auth_header)
-    row("landing page, 64 conn", landing, "axum hello", landing["rps"] / hello_rps,
-        rss_kib(n.proc.pid))
-
     cookie_header = {"Cookie": cookie, "X-Original-URL": ORIGINAL_URL}
 
     def probes():
@@ -275,6 +260,33 @@ def main():
         for t in threads:
             t.join()
         return out
+
+    if a.second_step_only:
+        hello_rps = second_step_rounds(a, n, work, hello_url, row, probes, finish)
+        n.stop()
+        hello.terminate()
+        report(a, rows, hello_rps, ready_s, idle_rss)
+        shutil.rmtree(work, ignore_errors=True)
+        return
+
+    # Three rounds of forward-auth, each between two runs of hello (the machine's speed
+    # drifts by a fifth within minutes): a round's ratio is against the mean of the hello
+    # runs either side; the median round counts, and its hello is the baseline below.
+    fa_rounds = bracketed(lambda: wrk(hello_url, a.seconds), lambda m: m["rps"],
+                          lambda: wrk(n.url("/auth/verify"), a.seconds, headers=auth_header),
+                          "forward-auth")
+    fa_ratio, hello_rps, fa = median_round(fa_rounds)
+    row("forward-auth, 64 conn, 1,000 sessions (median of 3 rounds)", fa, "axum hello",
+        fa_ratio, rss_kib(n.proc.pid))
+    if a.forward_auth_only:
+        n.stop()
+        hello.terminate()
+        report(a, rows, hello_rps, ready_s, idle_rss)
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    landing = wrk(n.url("/"), a.seconds, headers=auth_header)
+    row("landing page, 64 conn", landing, "axum hello", landing["rps"] / hello_rps,
+        rss_kib(n.proc.pid))
 
     idle_probe, idle_hello = finish(*probes())
     peak = [0]
@@ -333,11 +345,7 @@ def main():
         row("bystander hello probe during that storm", during_hello, "its idle p99",
             during_hello["p99"] / idle_hello["p99"])
 
-    pairs = os.path.join(work, "pairs.txt")
-    n.seed(accounts=40000, sessions=0, second_steps=(40000, pairs))
-    step = wrk(n.url("/api/v1/login/totp"), min(a.seconds, 5), script="second_step.lua",
-               env={"PAIRS": pairs})
-    row("second step (app code), 64 conn", step, None, None, rss_kib(n.proc.pid))
+    second_step_rounds(a, n, work, hello_url, row, probes, finish)
     n.stop()
 
     if a.big:
@@ -357,6 +365,38 @@ def main():
 
     report(a, rows, hello_rps, ready_s, idle_rss)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def second_step_rounds(a, n, work, hello_url, row, probes, finish):
+    """The second step with a right code, three rounds between runs of hello (each round its
+    own fresh waiting sign-ins); then a storm of wrong codes over other waiting sign-ins, with
+    the forward-auth probe's p99 during it against idle. Returns hello's rate beside the
+    median round."""
+    seconds = min(a.seconds, 5)
+    pairs = os.path.join(work, "pairs.txt")
+    per_round = 60000
+
+    def measure(wrong=False):
+        n.seed(accounts=per_round, sessions=0, second_steps=(per_round, pairs))
+        env = {"PAIRS": pairs, "WRONG": "1" if wrong else "0"}
+        return wrk(n.url("/api/v1/login/totp"), seconds, script="second_step.lua", env=env)
+
+    ratio, hello_rps, step = median_round(bracketed(
+        lambda: wrk(hello_url, seconds), lambda m: m["rps"], measure, "second step"))
+    row("second step (app code), 64 conn (median of 3 rounds)", step, "axum hello", ratio,
+        rss_kib(n.proc.pid))
+    idle = finish(*probes())[0]
+    n.seed(accounts=per_round, sessions=0, second_steps=(per_round, pairs))
+    running = probes()
+    wrong = wrk(n.url("/api/v1/login/totp"), a.seconds, script="second_step.lua",
+                env={"PAIRS": pairs, "WRONG": "1"})
+    during = finish(*running)[0]
+    row("wrong codes, 64 conn (all refused: non-2xx expected)", wrong, "right codes",
+        wrong["rps"] / step["rps"], rss_kib(n.proc.pid))
+    row("forward-auth probe, 200/s, idle", idle)
+    row("forward-auth probe, 200/s, during the wrong codes", during, "idle p99",
+        during["p99"] / idle["p99"])
+    return hello_rps
 
 
 def report(a, rows, hello_rps, ready_s, idle_rss):

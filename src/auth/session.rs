@@ -45,6 +45,12 @@ pub struct SignedIn {
     pub token_hash: TokenHash,
 }
 
+impl SignedIn {
+    pub(crate) fn subject(&self) -> super::audit::Subject<'_> {
+        super::audit::Subject::user(self.user_id, &self.email)
+    }
+}
+
 impl AuthService {
     /// A full sign-in: the session, stored with `events` (its audit events) in one
     /// transaction, and the device it came from remembered; the owner hears of a device

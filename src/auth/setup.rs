@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use super::audit::{EventKind, Subject};
 use super::{AuthError, AuthResult, AuthService, Client, NewSession};
 use crate::crypto::{new_token, token_hash};
-use crate::store::SessionBasis;
+use crate::store::SessionRotation;
 
 impl AuthService {
     /// With no accounts, issues a new setup token (the old one dies); otherwise clears any.
@@ -36,26 +36,42 @@ impl AuthService {
             return Err(AuthError::SetupLinkInvalid);
         }
         let new = self.new_user(email, password, true).await?;
+        let now = self.now();
+        let (session_token, session_hash) = new_token();
+        let session = SessionRotation {
+            token: session_hash,
+            now,
+            expires_at: now + self.policy.session_lifetime,
+            origin: client.origin(),
+        };
+        // The account, its session and the event in one transaction; the store fills in
+        // the new account's id.
+        let kind = EventKind::AccountCreated;
+        let detail = "first administrator".to_owned();
+        let event = self.audit_record(
+            kind,
+            Subject {
+                id: None,
+                email: &new.email,
+            },
+            detail,
+            &session.origin,
+        );
         let user = self
             .store
-            .create_first_admin(&token_hash(token), new)
+            .create_first_admin(&token_hash(token), new, &session, &[event])
             .await?
             .ok_or(AuthError::SetupLinkInvalid)?;
         tracing::info!(user_id = user.id, "first administrator created");
-        self.record(
-            EventKind::AccountCreated,
-            Subject::user(user.id, &user.email),
-            "first administrator".to_owned(),
-            &client.origin(),
-            None,
-        )
-        .await?;
-        let basis = SessionBasis {
-            password_hash: &user.password_hash,
-            two_factor: false,
-        };
-        self.start_session(user.id, &user.email, client, basis, &[])
-            .await?
-            .ok_or(AuthError::SetupLinkInvalid)
+        let subject = Subject::user(user.id, &user.email);
+        self.recorded(kind, subject, None, now);
+        let device_token = self
+            .remember_device(user.id, &user.email, client, now)
+            .await?;
+        Ok(NewSession {
+            token: session_token,
+            expires_at: session.expires_at,
+            device_token,
+        })
     }
 }

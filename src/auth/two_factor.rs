@@ -7,6 +7,7 @@ use rand::rngs::OsRng;
 use secrecy::SecretString;
 
 use super::audit::{EventKind, Subject};
+use super::client::command_line;
 use super::notify::Notice;
 use super::{AuthError, AuthResult, AuthService, Client, NewSession, SignedIn};
 use crate::crypto::{Sealer, TokenHash, keyed_hash, new_token, token_hash};
@@ -186,19 +187,19 @@ impl AuthService {
         let sealed = self.keys.sealer.seal(&secret, &owner(user.user_id));
         let (codes, hashes) = self.new_backup_codes();
         let (session, rotation) = self.new_rotation(client);
+        let kind = EventKind::TwoFactorEnabled;
+        let event = self.user_event(kind, user, &rotation);
         self.store
-            .enable_totp(user.user_id, &sealed, step, &hashes, &rotation)
+            .enable_totp(user.user_id, &sealed, step, &hashes, &rotation, &[event])
             .await?;
         self.sessions.forget_user(user.user_id);
         tracing::info!(user_id = user.user_id, "two-step verification turned on");
-        self.record(
-            EventKind::TwoFactorEnabled,
-            Subject::user(user.user_id, &user.email),
-            String::new(),
-            &rotation.origin,
+        self.recorded(
+            kind,
+            user.subject(),
             Some(Notice::TwoFactorEnabled),
-        )
-        .await?;
+            rotation.now,
+        );
         Ok((codes, session))
     }
 
@@ -214,19 +215,19 @@ impl AuthService {
         }
         self.recheck_password(user, password, client).await?;
         let (session, rotation) = self.new_rotation(client);
-        self.store
-            .disable_totp(user.user_id, Some(&rotation))
-            .await?;
+        let kind = EventKind::TwoFactorDisabled;
+        let event = self.user_event(kind, user, &rotation);
+        if !self
+            .store
+            .disable_totp(user.user_id, Some(&rotation), &[event])
+            .await?
+        {
+            return Err(AuthError::TwoFactorOff);
+        }
         self.sessions.forget_user(user.user_id);
         tracing::info!(user_id = user.user_id, "two-step verification turned off");
-        self.record(
-            EventKind::TwoFactorDisabled,
-            Subject::user(user.user_id, &user.email),
-            String::new(),
-            &rotation.origin,
-            Some(Notice::TwoFactorDisabled { by_admin: false }),
-        )
-        .await?;
+        let notice = Notice::TwoFactorDisabled { by_admin: false };
+        self.recorded(kind, user.subject(), Some(notice), rotation.now);
         Ok(session)
     }
 
@@ -243,19 +244,15 @@ impl AuthService {
         self.recheck_password(user, password, client).await?;
         let (codes, hashes) = self.new_backup_codes();
         let (session, rotation) = self.new_rotation(client);
+        let kind = EventKind::BackupCodesRegenerated;
+        let event = self.user_event(kind, user, &rotation);
         self.store
-            .replace_backup_codes(user.user_id, &hashes, &rotation)
+            .replace_backup_codes(user.user_id, &hashes, &rotation, &[event])
             .await?;
         self.sessions.forget_user(user.user_id);
         tracing::info!(user_id = user.user_id, "backup codes regenerated");
-        self.record(
-            EventKind::BackupCodesRegenerated,
-            Subject::user(user.user_id, &user.email),
-            String::new(),
-            &rotation.origin,
-            Some(Notice::BackupCodesRegenerated),
-        )
-        .await?;
+        let notice = Notice::BackupCodesRegenerated;
+        self.recorded(kind, user.subject(), Some(notice), rotation.now);
         Ok((codes, session))
     }
 
@@ -263,7 +260,14 @@ impl AuthService {
     pub async fn reset_two_factor(&self, email: &str) -> AuthResult<()> {
         let user = self.existing_user(email).await?;
         self.sessions.forget_user(user.id);
-        if !self.store.disable_totp(user.id, None).await? {
+        let kind = EventKind::TwoFactorReset;
+        let subject = Subject::user(user.id, &user.email);
+        let event = self.audit_record(kind, subject, String::new(), &command_line());
+        if !self
+            .store
+            .disable_totp(user.id, None, std::slice::from_ref(&event))
+            .await?
+        {
             return Err(AuthError::TwoFactorOff);
         }
         self.store.clear_throttle(&second_step_key(user.id)).await?;
@@ -271,12 +275,9 @@ impl AuthService {
             user_id = user.id,
             "two-step verification reset by an administrator"
         );
-        self.record_admin(
-            EventKind::TwoFactorReset,
-            Subject::user(user.id, &user.email),
-            Some(Notice::TwoFactorDisabled { by_admin: true }),
-        )
-        .await
+        let notice = Notice::TwoFactorDisabled { by_admin: true };
+        self.recorded(kind, subject, Some(notice), event.at);
+        Ok(())
     }
 
     pub(crate) async fn clear_second_step_lock(&self, user_id: UserId) -> AuthResult<()> {
@@ -562,6 +563,16 @@ impl AuthService {
             .collect();
         let shown = codes.iter().map(|c| backup_codes::format(c)).collect();
         (shown, hashes)
+    }
+
+    /// The event of a change the signed-in person made to their own account.
+    fn user_event(
+        &self,
+        kind: EventKind,
+        user: &SignedIn,
+        rotation: &SessionRotation,
+    ) -> crate::store::AuditRecord {
+        self.audit_record(kind, user.subject(), String::new(), &rotation.origin)
     }
 
     /// A renewed session for this browser; it keeps its device cookie.

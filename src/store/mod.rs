@@ -345,12 +345,16 @@ pub trait SetupStore {
     async fn replace_setup_token(&self, token: &TokenHash, now: UnixTime) -> StoreResult<()>;
     async fn clear_setup_tokens(&self) -> StoreResult<()>;
     async fn setup_token_exists(&self, token: &TokenHash) -> StoreResult<bool>;
-    /// Spends the token and creates the first administrator in one transaction.
-    /// `None` when the token is unknown or an account already exists.
+    /// In one transaction: spends the token, creates the first administrator, starts
+    /// their session and stores the audit events (the new account's id filled in where
+    /// an event has none). `None`, and nothing changed, when the token is unknown or an
+    /// account already exists.
     async fn create_first_admin(
         &self,
         token: &TokenHash,
         user: NewUser,
+        session: &SessionRotation,
+        events: &[AuditRecord],
     ) -> StoreResult<Option<User>>;
 }
 
@@ -401,7 +405,7 @@ pub struct PendingLogin {
     pub next: String,
 }
 
-/// Ends every session of an account and, when given, starts this one in their place.
+/// A session to store: in a rotation, the one that replaces every session of the account.
 pub struct SessionRotation {
     pub token: TokenHash,
     pub now: UnixTime,
@@ -426,7 +430,8 @@ pub trait TwoFactorStore {
     async fn enrollment(&self, session: &TokenHash) -> StoreResult<Option<Enrollment>>;
 
     /// In one transaction: the credential and a new set of backup codes replace any
-    /// earlier ones, set-ups in progress and pending sign-ins end, and sessions rotate.
+    /// earlier ones, set-ups in progress and pending sign-ins end, sessions rotate, and
+    /// the audit events are stored.
     async fn enable_totp(
         &self,
         user_id: UserId,
@@ -434,19 +439,25 @@ pub trait TwoFactorStore {
         last_used_step: i64,
         backup_code_hashes: &[[u8; 32]],
         rotation: &SessionRotation,
+        events: &[AuditRecord],
     ) -> StoreResult<()>;
     /// In one transaction: credential, backup codes, set-ups and pending sign-ins go,
-    /// and sessions rotate (all end when `rotation` is `None`). `false` when it was off.
+    /// sessions rotate (all end when `rotation` is `None`) and the audit events are
+    /// stored. `false` (and nothing changed) when it was off.
     async fn disable_totp(
         &self,
         user_id: UserId,
         rotation: Option<&SessionRotation>,
+        events: &[AuditRecord],
     ) -> StoreResult<bool>;
+    /// In one transaction: the new set replaces the old, sessions rotate and the audit
+    /// events are stored.
     async fn replace_backup_codes(
         &self,
         user_id: UserId,
         backup_code_hashes: &[[u8; 32]],
         rotation: &SessionRotation,
+        events: &[AuditRecord],
     ) -> StoreResult<()>;
     /// Marks the code used; `true` for exactly one caller per code.
     async fn spend_backup_code(

@@ -168,3 +168,32 @@ async fn a_different_server_key_is_refused_at_start() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_set_up_that_fails_half_way_leaves_the_link_usable() {
+    let app = spawn_app().await;
+    let setup = app.setup_url.clone().unwrap();
+    let form = [
+        ("email", ADMIN_EMAIL),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+    ];
+    refuse_audit_events(&app, "account_created", true).await;
+    let resp = post_form(&app.client, &setup, &setup, &form).await;
+    assert_eq!(resp.status(), 500);
+    refuse_audit_events(&app, "account_created", false).await;
+    assert_eq!(app.db_i64("SELECT COUNT(*) FROM users").await, 0);
+    assert_eq!(app.db_i64("SELECT COUNT(*) FROM sessions").await, 0);
+    assert_eq!(app.db_i64("SELECT COUNT(*) FROM setup_tokens").await, 1);
+    // The same link then creates the account and signs in.
+    let resp = post_form(&app.client, &setup, &setup, &form).await;
+    assert_is_redirect_to(&resp, "/mypage");
+    assert_eq!(app.db_i64("SELECT COUNT(*) FROM users").await, 1);
+    let events =
+        "SELECT COUNT(*) FROM audit_events WHERE kind = 'account_created' AND user_id IS NOT NULL";
+    assert_eq!(
+        app.db_i64(events).await,
+        1,
+        "the event names the new account"
+    );
+}

@@ -31,7 +31,7 @@ async fn store_with_totp_user() -> (AppData, Arc<dyn Store>, i64) {
         origin: Default::default(),
     };
     store
-        .enable_totp(user.id, b"sealed", 10, &codes, &rotation)
+        .enable_totp(user.id, b"sealed", 10, &codes, &rotation, &[])
         .await
         .unwrap();
     (data, store, user.id)

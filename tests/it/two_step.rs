@@ -684,3 +684,78 @@ async fn a_second_step_that_fails_half_way_leaves_everything_as_it_was() {
         assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_logins").await, 0);
     }
 }
+
+#[tokio::test]
+async fn a_two_step_change_that_fails_half_way_changes_nothing() {
+    let app = TestApp::with_admin().await;
+    assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
+    let hashes = "SELECT code_hash FROM backup_codes WHERE used_at IS NULL ORDER BY code_hash";
+
+    // Turning it on, refused at its audit event: still off, this session still good.
+    assert_is_redirect_to(
+        &app.setup_step("password", PASSWORD).await,
+        "/mypage/2fa/setup",
+    );
+    let secret = app.setup_key().await;
+    refuse_audit_events(&app, "two_factor_enabled", true).await;
+    let resp = app.setup_step("code", &app.code_now(&secret)).await;
+    assert_eq!(resp.status(), 500);
+    refuse_audit_events(&app, "two_factor_enabled", false).await;
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM totp_credentials").await,
+        0
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM backup_codes").await, 0);
+    assert_eq!(app.get("/mypage").await.status(), 200, "the session lives");
+    app.clock.advance(30);
+    let resp = app.setup_step("code", &app.code_now(&secret)).await;
+    assert_eq!(resp.status(), 200, "the set-up goes on afterwards");
+    let codes = app.data.db.bytes(hashes).await;
+    assert_eq!(codes.len(), 10);
+
+    // New backup codes, refused: the old set stays, so does the session.
+    let backup = "/mypage/2fa/backup-codes";
+    refuse_audit_events(&app, "backup_codes_regenerated", true).await;
+    let resp = app.post(backup, backup, &[("password", PASSWORD)]).await;
+    assert_eq!(resp.status(), 500);
+    refuse_audit_events(&app, "backup_codes_regenerated", false).await;
+    assert_eq!(app.data.db.bytes(hashes).await, codes);
+    assert_eq!(app.get("/mypage").await.status(), 200, "the session lives");
+
+    // Turning it off, refused: still on, the codes still there.
+    let off = "/mypage/2fa/disable";
+    refuse_audit_events(&app, "two_factor_disabled", true).await;
+    let resp = app.post(off, off, &[("password", PASSWORD)]).await;
+    assert_eq!(resp.status(), 500);
+    refuse_audit_events(&app, "two_factor_disabled", false).await;
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM totp_credentials").await,
+        1
+    );
+    assert_eq!(app.data.db.bytes(hashes).await, codes);
+    assert_eq!(app.get("/mypage").await.status(), 200, "the session lives");
+    let resp = app.post(off, off, &[("password", PASSWORD)]).await;
+    assert_is_redirect_to(&resp, "/mypage?notice=disabled");
+}
+
+#[tokio::test]
+async fn an_administrators_reset_that_fails_half_way_changes_nothing() {
+    let app = TestApp::with_admin().await;
+    app.sign_in_and_enable_2fa().await;
+    refuse_audit_events(&app, "two_factor_reset", true).await;
+    let out = app.cli(&["user", "reset-2fa", ADMIN_EMAIL], None);
+    assert!(!out.status.success());
+    refuse_audit_events(&app, "two_factor_reset", false).await;
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM totp_credentials").await,
+        1
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM backup_codes").await, 10);
+    assert_eq!(app.get("/mypage").await.status(), 200, "the session lives");
+    let out = app.cli(&["user", "reset-2fa", ADMIN_EMAIL], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM totp_credentials").await,
+        0
+    );
+}

@@ -188,9 +188,7 @@ macro_rules! accounts_statements {
                 if !stored {
                     return Ok(false);
                 }
-                for record in events {
-                    append_audit(&mut *tx, record).await?;
-                }
+                append_audits(&mut tx, events).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -419,6 +417,8 @@ macro_rules! accounts_statements {
                 &self,
                 token: &TokenHash,
                 user: NewUser,
+                session: &SessionRotation,
+                events: &[AuditRecord],
             ) -> StoreResult<Option<User>> {
                 let mut tx = self.pool()?.begin().await?;
                 // The DELETE comes first so that this transaction takes the write lock at once.
@@ -434,6 +434,17 @@ macro_rules! accounts_statements {
                     return Ok(None);
                 }
                 let created = insert_user(&mut *tx, &user).await?;
+                let s = session;
+                insert_session(&mut *tx, &s.token, created.id, s.now, s.expires_at, &s.origin, None)
+                    .await?;
+                let events: Vec<AuditRecord> = events
+                    .iter()
+                    .map(|e| AuditRecord {
+                        user_id: e.user_id.or(Some(created.id)),
+                        ..e.clone()
+                    })
+                    .collect();
+                append_audits(&mut tx, &events).await?;
                 tx.commit().await?;
                 Ok(Some(created))
             }

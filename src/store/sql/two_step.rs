@@ -83,6 +83,17 @@ macro_rules! two_step_statements {
             Ok(())
         }
 
+        /// A use case's audit events, inside its transaction.
+        async fn append_audits(
+            tx: &mut <$Db as sqlx::Database>::Connection,
+            events: &[AuditRecord],
+        ) -> StoreResult<()> {
+            for record in events {
+                append_audit(&mut *tx, record).await?;
+            }
+            Ok(())
+        }
+
         /// Ends every session of the account and starts the rotated one, inside `tx`.
         async fn rotate_sessions(
             tx: &mut <$Db as sqlx::Database>::Connection,
@@ -190,6 +201,7 @@ macro_rules! two_step_statements {
                 last_used_step: i64,
                 backup_code_hashes: &[[u8; 32]],
                 rotation: &SessionRotation,
+                events: &[AuditRecord],
             ) -> StoreResult<()> {
                 let mut tx = self.pool()?.begin().await?;
                 sqlx::query(
@@ -211,6 +223,7 @@ macro_rules! two_step_statements {
                     .await?;
                 // Enrollments go with the sessions they belong to.
                 rotate_sessions(&mut tx, user_id, Some(rotation)).await?;
+                append_audits(&mut tx, events).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -219,6 +232,7 @@ macro_rules! two_step_statements {
                 &self,
                 user_id: UserId,
                 rotation: Option<&SessionRotation>,
+                events: &[AuditRecord],
             ) -> StoreResult<bool> {
                 let mut tx = self.pool()?.begin().await?;
                 let removed = sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
@@ -227,6 +241,9 @@ macro_rules! two_step_statements {
                     .await?
                     .rows_affected()
                     == 1;
+                if !removed {
+                    return Ok(false);
+                }
                 insert_backup_codes(&mut tx, user_id, &[]).await?;
                 for table in ["totp_enrollments", "pending_logins"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
@@ -235,8 +252,9 @@ macro_rules! two_step_statements {
                         .await?;
                 }
                 rotate_sessions(&mut tx, user_id, rotation).await?;
+                append_audits(&mut tx, events).await?;
                 tx.commit().await?;
-                Ok(removed)
+                Ok(true)
             }
 
             async fn replace_backup_codes(
@@ -244,10 +262,12 @@ macro_rules! two_step_statements {
                 user_id: UserId,
                 backup_code_hashes: &[[u8; 32]],
                 rotation: &SessionRotation,
+                events: &[AuditRecord],
             ) -> StoreResult<()> {
                 let mut tx = self.pool()?.begin().await?;
                 insert_backup_codes(&mut tx, user_id, backup_code_hashes).await?;
                 rotate_sessions(&mut tx, user_id, Some(rotation)).await?;
+                append_audits(&mut tx, events).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -350,9 +370,7 @@ macro_rules! two_step_statements {
                     FactorClaim::BackupCode(_) => Some(backup_codes_left(&mut *tx, f.user_id).await?),
                     FactorClaim::TotpStep(_) => None,
                 };
-                for record in (f.events)(left) {
-                    append_audit(&mut *tx, &record).await?;
-                }
+                append_audits(&mut tx, &(f.events)(left)).await?;
                 tx.commit().await?;
                 Ok(SecondStepFinished::Done { backup_codes_left: left })
             }
