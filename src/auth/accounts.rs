@@ -25,13 +25,16 @@ impl AuthService {
         is_admin: bool,
     ) -> AuthResult<User> {
         let new = self.new_user(email, password, is_admin).await?;
-        let user = self.store.create_user(new).await?;
-        self.record_admin(
-            EventKind::AccountCreated,
-            Subject::user(user.id, &user.email),
-            None,
-        )
-        .await?;
+        let kind = EventKind::AccountCreated;
+        let event = self.admin_event(
+            kind,
+            Subject {
+                id: None,
+                email: &new.email,
+            },
+        );
+        let user = self.store.create_user(new, &[event]).await?;
+        self.recorded(kind, Subject::user(user.id, &user.email), None, self.now());
         Ok(user)
     }
 
@@ -57,24 +60,30 @@ impl AuthService {
         check_new_password(password.expose_secret())?;
         let user = self.existing_user(email).await?;
         let hash = self.hasher.hash(password).await;
+        let kind = EventKind::PasswordChanged;
+        let subject = Subject::user(user.id, &user.email);
+        let event = self.admin_event(kind, subject);
         self.store
-            .set_password(user.id, &hash, self.now(), None)
+            .set_password(user.id, &hash, self.now(), None, &[event])
             .await?;
         self.sessions.forget_user(user.id);
-        self.record_admin(
-            EventKind::PasswordChanged,
-            Subject::user(user.id, &user.email),
-            None,
-        )
-        .await
+        self.recorded(kind, subject, None, self.now());
+        Ok(())
     }
 
     pub async fn delete_user(&self, email: &str) -> AuthResult<()> {
         let user = self.existing_user(email).await?;
         self.sessions.forget_user(user.id);
-        if !self.store.delete_user(user.id).await? {
+        let kind = EventKind::AccountDeleted;
+        let subject = Subject::user(user.id, &user.email);
+        if !self
+            .store
+            .delete_user(user.id, &[self.admin_event(kind, subject)])
+            .await?
+        {
             return Err(AuthError::UnknownUser(user.email));
         }
+        self.recorded(kind, subject, None, self.now());
         self.store
             .clear_throttle_family(&account_key(&user.email))
             .await?;

@@ -15,6 +15,7 @@ use crate::store::{AuditQuery, AuditRecord, Origin, UserId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     AccountCreated,
+    AccountDeleted,
     SignInOk,
     SignInFailed,
     /// The password was right; the second step is due.
@@ -34,8 +35,9 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::AccountCreated,
+        EventKind::AccountDeleted,
         EventKind::SignInOk,
         EventKind::SignInFailed,
         EventKind::PasswordAccepted,
@@ -56,6 +58,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::AccountCreated => "account_created",
+            EventKind::AccountDeleted => "account_deleted",
             EventKind::SignInOk => "sign_in_ok",
             EventKind::SignInFailed => "sign_in_failed",
             EventKind::PasswordAccepted => "password_accepted",
@@ -199,6 +202,11 @@ impl AuthService {
             .await
     }
 
+    /// The event of an administrator's command, to store inside its transaction.
+    pub(crate) fn admin_event(&self, kind: EventKind, subject: Subject<'_>) -> AuditRecord {
+        self.audit_record(kind, subject, String::new(), &command_line())
+    }
+
     /// The audit trail, newest first (`nidan audit`).
     pub async fn audit_log(
         &self,
@@ -274,22 +282,23 @@ impl AuthService {
             })
             .ok_or(AuthError::UnknownSession)?;
         self.sessions.forget(&target.token_hash);
+        let kind = EventKind::SessionEnded;
+        let detail = format!("{} {}", target.origin.ip, target.origin.user_agent);
+        let event = self.audit_record(
+            kind,
+            user.subject(),
+            detail.trim().to_owned(),
+            &client.origin(),
+        );
         if !self
             .store
-            .end_session_of(user.user_id, &target.token_hash)
+            .end_session_of(user.user_id, &target.token_hash, &[event])
             .await?
         {
             return Err(AuthError::UnknownSession);
         }
-        let detail = format!("{} {}", target.origin.ip, target.origin.user_agent);
-        self.record(
-            EventKind::SessionEnded,
-            Subject::user(user.user_id, &user.email),
-            detail.trim().to_owned(),
-            &client.origin(),
-            None,
-        )
-        .await
+        self.recorded(kind, user.subject(), None, self.now());
+        Ok(())
     }
 
     /// Background housekeeping: old audit events, devices unused for as long, ended

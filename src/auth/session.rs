@@ -146,7 +146,7 @@ impl AuthService {
         let idle = now - record.last_seen_at >= self.policy.session_idle_timeout;
         if now >= record.expires_at || idle {
             self.sessions.forget(&hash);
-            self.store.delete_session(&hash).await?;
+            self.store.delete_session(&hash, &[]).await?;
             return Ok(None);
         }
         let touch_every = (self.policy.session_idle_timeout / 4).clamp(1, TOUCH_EVERY_SECS);
@@ -169,15 +169,13 @@ impl AuthService {
         let Some(record) = self.store.session(&hash).await? else {
             return Ok(());
         };
-        self.store.delete_session(&hash).await?;
-        self.record(
-            EventKind::SignedOut,
-            Subject::user(record.user_id, &record.email),
-            String::new(),
-            &client.origin(),
-            None,
-        )
-        .await
+        let kind = EventKind::SignedOut;
+        let subject = Subject::user(record.user_id, &record.email);
+        let event = self.audit_record(kind, subject, String::new(), &client.origin());
+        if self.store.delete_session(&hash, &[event]).await? {
+            self.recorded(kind, subject, None, self.now());
+        }
+        Ok(())
     }
 }
 

@@ -177,22 +177,26 @@ pub struct ThrottleRule {
 
 #[async_trait]
 pub trait UserStore {
-    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    /// Creates the account and stores the audit events (the new account's id filled in
+    /// where an event has none) in one transaction.
+    async fn create_user(&self, user: NewUser, events: &[AuditRecord]) -> StoreResult<User>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, user_id: UserId) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
     /// Sets the password and ends every session of the account but `keep`, and every
-    /// pending sign-in, in one transaction.
+    /// pending sign-in, with the audit events, in one transaction.
     async fn set_password(
         &self,
         user_id: UserId,
         password_hash: &str,
         now: UnixTime,
         keep: Option<&TokenHash>,
+        events: &[AuditRecord],
     ) -> StoreResult<()>;
-    /// Deletes the account with its sessions; `false` when there was none.
-    async fn delete_user(&self, user_id: UserId) -> StoreResult<bool>;
+    /// Deletes the account with its sessions and stores the audit events, in one
+    /// transaction; `false` (and nothing changed) when there was none.
+    async fn delete_user(&self, user_id: UserId, events: &[AuditRecord]) -> StoreResult<bool>;
 }
 
 /// Where a request came from, as stored: the client address and its User-Agent.
@@ -239,7 +243,9 @@ pub trait SessionStore {
     ) -> StoreResult<bool>;
     async fn session(&self, token: &TokenHash) -> StoreResult<Option<SessionRecord>>;
     async fn touch_session(&self, token: &TokenHash, now: UnixTime) -> StoreResult<()>;
-    async fn delete_session(&self, token: &TokenHash) -> StoreResult<()>;
+    /// Ends the session and stores the audit events in one transaction; `false` (and no
+    /// event) when it had ended already.
+    async fn delete_session(&self, token: &TokenHash, events: &[AuditRecord]) -> StoreResult<bool>;
     /// The account's sessions that are neither expired nor idle since `seen_after`, newest first.
     async fn sessions_of(
         &self,
@@ -247,8 +253,14 @@ pub trait SessionStore {
         now: UnixTime,
         seen_after: UnixTime,
     ) -> StoreResult<Vec<SessionInfo>>;
-    /// Ends one session of this account; `false` when it has no such session.
-    async fn end_session_of(&self, user_id: UserId, token: &TokenHash) -> StoreResult<bool>;
+    /// Ends one session of this account and stores the audit events, in one transaction;
+    /// `false` (and no event) when it has no such session.
+    async fn end_session_of(
+        &self,
+        user_id: UserId,
+        token: &TokenHash,
+        events: &[AuditRecord],
+    ) -> StoreResult<bool>;
     /// Sessions neither expired nor idle since `seen_after`.
     async fn count_live_sessions(&self, now: UnixTime, seen_after: UnixTime) -> StoreResult<i64>;
     /// Deletes expired and idle sessions and expired pending sign-ins; returns how many.

@@ -429,6 +429,7 @@ pub fn event_label(lang: Lang, kind: &str) -> &'static str {
     };
     let (ja, en) = match kind {
         K::AccountCreated => ("アカウント作成", "Account created"),
+        K::AccountDeleted => ("アカウント削除", "Account deleted"),
         K::SignInOk => ("ログイン", "Signed in"),
         K::SignInFailed => ("パスワードの誤り", "Wrong password"),
         K::PasswordAccepted => (

@@ -360,3 +360,35 @@ async fn user_add_asks_twice_on_a_terminal_and_shows_nothing_typed() {
     let list = stdout(&app.cli(&["user", "list"], None));
     assert!(!list.contains("typo@example.jp"), "{list}");
 }
+
+#[tokio::test]
+async fn an_account_command_that_fails_half_way_changes_nothing() {
+    let app = TestApp::with_admin().await;
+    let users = "SELECT COUNT(*) FROM users";
+
+    refuse_audit_events(&app, "account_created", true).await;
+    let add = ["user", "add", "hanako@example.jp", "--password-stdin"];
+    assert!(!app.cli(&add, Some("hanako password")).status.success());
+    refuse_audit_events(&app, "account_created", false).await;
+    assert_eq!(app.db_i64(users).await, 1, "no account without its event");
+
+    assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
+    refuse_audit_events(&app, "password_changed", true).await;
+    let set = ["user", "set-password", ADMIN_EMAIL, "--password-stdin"];
+    assert!(!app.cli(&set, Some("a new password")).status.success());
+    refuse_audit_events(&app, "password_changed", false).await;
+    assert_eq!(app.get("/mypage").await.status(), 200, "the session lives");
+    assert_is_redirect_to(&app.login_in(&client()).await, "/");
+
+    refuse_audit_events(&app, "account_deleted", true).await;
+    let delete = ["user", "delete", ADMIN_EMAIL];
+    assert!(!app.cli(&delete, None).status.success());
+    refuse_audit_events(&app, "account_deleted", false).await;
+    assert_eq!(app.db_i64(users).await, 1, "the account stays");
+    assert_eq!(app.get("/mypage").await.status(), 200, "the session lives");
+    let out = app.cli(&delete, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.db_i64(users).await, 0);
+    let events = "SELECT COUNT(*) FROM audit_events WHERE kind = 'account_deleted'";
+    assert_eq!(app.db_i64(events).await, 1, "the trail keeps the deletion");
+}

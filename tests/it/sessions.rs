@@ -262,3 +262,37 @@ async fn a_dual_stack_listener_sees_ipv4_clients_as_ipv4() {
         .await;
     assert_eq!(as_ipv4, 1, "recorded as 127.0.0.1, not ::ffff:127.0.0.1");
 }
+
+#[tokio::test]
+async fn a_sign_out_or_an_ended_session_that_fails_half_way_changes_nothing() {
+    let app = TestApp::with_admin().await;
+    assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
+    let other = client();
+    assert_is_redirect_to(&app.login_in(&other).await, "/");
+    let sessions = "SELECT COUNT(*) FROM sessions";
+    let before = app.db_i64(sessions).await;
+
+    // Ending the other browser's session, refused at its event: it lives on.
+    let (_, page) = app.get_html("/mypage").await;
+    let handle = attr(&page, "#sessions li input[name=session]", "value").unwrap();
+    refuse_audit_events(&app, "session_ended", true).await;
+    let resp = app
+        .post("/mypage", "/mypage/sessions/end", &[("session", &handle)])
+        .await;
+    assert_eq!(resp.status(), 500);
+    refuse_audit_events(&app, "session_ended", false).await;
+    assert_eq!(app.db_i64(sessions).await, before);
+    let other_page = other.get(app.url("/mypage")).send().await.unwrap();
+    assert_eq!(other_page.status(), 200, "the other session lives");
+
+    // Signing out, refused: still signed in, so a second try can work.
+    refuse_audit_events(&app, "signed_out", true).await;
+    assert_eq!(app.logout().await.status(), 500);
+    refuse_audit_events(&app, "signed_out", false).await;
+    assert_eq!(app.db_i64(sessions).await, before);
+    assert_eq!(app.get("/mypage").await.status(), 200);
+    app.logout().await;
+    assert_eq!(app.db_i64(sessions).await, before - 1);
+    let events = "SELECT COUNT(*) FROM audit_events WHERE kind = 'signed_out'";
+    assert_eq!(app.db_i64(events).await, 1);
+}

@@ -15,12 +15,15 @@ async fn store_with_totp_user() -> (AppData, Arc<dyn Store>, i64) {
     };
     let store = store::open(&data.db.url, &settings).await.unwrap();
     let user = store
-        .create_user(NewUser {
-            email: "race@example.jp".into(),
-            password_hash: "$argon2id$unused".into(),
-            is_admin: false,
-            now: 1_000,
-        })
+        .create_user(
+            NewUser {
+                email: "race@example.jp".into(),
+                password_hash: "$argon2id$unused".into(),
+                is_admin: false,
+                now: 1_000,
+            },
+            &[],
+        )
         .await
         .unwrap();
     let codes: Vec<[u8; 32]> = (0..10u8).map(|i| [i; 32]).collect();

@@ -55,6 +55,17 @@ macro_rules! accounts_statements {
             Ok(row.into())
         }
 
+        /// Events about an account being created: its id where they have none yet.
+        fn about_new_account(events: &[AuditRecord], id: UserId) -> Vec<AuditRecord> {
+            events
+                .iter()
+                .map(|e| AuditRecord {
+                    user_id: e.user_id.or(Some(id)),
+                    ..e.clone()
+                })
+                .collect()
+        }
+
         /// A session row; with a `basis`, only while the account is as the sign-in checked it.
         async fn insert_session<'e, E>(
             executor: E,
@@ -96,8 +107,12 @@ macro_rules! accounts_statements {
 
         #[async_trait]
         impl UserStore for $Store {
-            async fn create_user(&self, user: NewUser) -> StoreResult<User> {
-                insert_user(self.pool()?, &user).await
+            async fn create_user(&self, user: NewUser, events: &[AuditRecord]) -> StoreResult<User> {
+                let mut tx = self.pool()?.begin().await?;
+                let created = insert_user(&mut *tx, &user).await?;
+                append_audits(&mut tx, &about_new_account(events, created.id)).await?;
+                tx.commit().await?;
+                Ok(created)
             }
 
             async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -139,6 +154,7 @@ macro_rules! accounts_statements {
                 password_hash: &str,
                 now: UnixTime,
                 keep: Option<&TokenHash>,
+                events: &[AuditRecord],
             ) -> StoreResult<()> {
                 let mut tx = self.pool()?.begin().await?;
                 sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
@@ -156,16 +172,23 @@ macro_rules! accounts_statements {
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
+                append_audits(&mut tx, events).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn delete_user(&self, user_id: UserId) -> StoreResult<bool> {
+            async fn delete_user(&self, user_id: UserId, events: &[AuditRecord]) -> StoreResult<bool> {
+                let mut tx = self.pool()?.begin().await?;
                 let done = sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind(user_id)
-                    .execute(self.pool()?)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                append_audits(&mut tx, events).await?;
+                tx.commit().await?;
+                Ok(true)
             }
         }
 
@@ -224,12 +247,22 @@ macro_rules! accounts_statements {
                 Ok(())
             }
 
-            async fn delete_session(&self, token: &TokenHash) -> StoreResult<()> {
-                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            async fn delete_session(
+                &self,
+                token: &TokenHash,
+                events: &[AuditRecord],
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool()?.begin().await?;
+                let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
                     .bind(token.as_slice())
-                    .execute(self.pool()?)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(())
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                append_audits(&mut tx, events).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn sessions_of(
@@ -266,13 +299,24 @@ macro_rules! accounts_statements {
                     .collect()
             }
 
-            async fn end_session_of(&self, user_id: UserId, token: &TokenHash) -> StoreResult<bool> {
+            async fn end_session_of(
+                &self,
+                user_id: UserId,
+                token: &TokenHash,
+                events: &[AuditRecord],
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool()?.begin().await?;
                 let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash = $2")
                     .bind(user_id)
                     .bind(token.as_slice())
-                    .execute(self.pool()?)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                append_audits(&mut tx, events).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn count_live_sessions(&self, now: UnixTime, seen_after: UnixTime) -> StoreResult<i64> {
@@ -437,14 +481,7 @@ macro_rules! accounts_statements {
                 let s = session;
                 insert_session(&mut *tx, &s.token, created.id, s.now, s.expires_at, &s.origin, None)
                     .await?;
-                let events: Vec<AuditRecord> = events
-                    .iter()
-                    .map(|e| AuditRecord {
-                        user_id: e.user_id.or(Some(created.id)),
-                        ..e.clone()
-                    })
-                    .collect();
-                append_audits(&mut tx, &events).await?;
+                append_audits(&mut tx, &about_new_account(events, created.id)).await?;
                 tx.commit().await?;
                 Ok(Some(created))
             }
