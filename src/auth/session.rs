@@ -96,31 +96,56 @@ impl AuthService {
         client: &Client,
         now: UnixTime,
     ) -> AuthResult<Option<String>> {
-        // A device cookie counts only once this account has signed in with it: one it has
-        // not is replaced, so a cookie planted in the owner's browser (by a sibling host or
-        // the guarded app) never becomes the owner's known device.
-        let presented = client
-            .device
-            .as_deref()
-            .filter(|d| looks_like_token(d))
-            .map(Self::device_hash);
+        let presented = Self::presented_device(client);
         let known = match &presented {
             Some(hash) => self.store.device_known(user_id, hash).await?,
             None => false,
         };
-        let (device_token, device) = match presented {
+        let (device_token, device) = Self::device_to_note(presented, known);
+        let seen = self.store.remember_device(user_id, &device, now).await?;
+        self.device_noted(email, client, seen, now);
+        Ok(device_token)
+    }
+
+    /// The hash of the browser's device cookie, when it looks like one of ours.
+    pub(crate) fn presented_device(client: &Client) -> Option<[u8; 32]> {
+        client
+            .device
+            .as_deref()
+            .filter(|d| looks_like_token(d))
+            .map(Self::device_hash)
+    }
+
+    /// The device a sign-in notes, and the new cookie to set when there is one. A device
+    /// cookie counts only once this account has signed in with it (`known`): one it has
+    /// not is replaced, so a cookie planted in the owner's browser (by a sibling host or
+    /// the guarded app) never becomes the owner's known device.
+    pub(crate) fn device_to_note(
+        presented: Option<[u8; 32]>,
+        known: bool,
+    ) -> (Option<String>, [u8; 32]) {
+        match presented {
             Some(hash) if known => (None, hash),
             _ => {
                 let (token, hash) = new_token();
                 (Some(token), hash)
             }
-        };
-        if self.store.remember_device(user_id, &device, now).await? == DeviceSeen::New {
+        }
+    }
+
+    /// Once a device is noted: the owner hears of one not seen before.
+    pub(crate) fn device_noted(
+        &self,
+        email: &str,
+        client: &Client,
+        seen: DeviceSeen,
+        now: UnixTime,
+    ) {
+        if seen == DeviceSeen::New {
             let origin = client.origin();
             self.notifier
                 .notify(email, Notice::NewDevice { origin }, now);
         }
-        Ok(device_token)
     }
 
     /// The signed-in account, or `None` for an unknown, idle or expired session

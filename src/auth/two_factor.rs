@@ -14,7 +14,7 @@ use crate::crypto::{Sealer, TokenHash, keyed_hash, new_token, token_hash};
 use crate::otp::{self, backup_codes, totp};
 use crate::store::{
     FactorClaim, SecondStepFinish, SecondStepFinished, SessionBasis, SessionRotation,
-    ThrottleState, UserId,
+    ThrottleState, TotpCredential, UserId,
 };
 
 /// How long a set-up may take between the password and the first code.
@@ -339,15 +339,19 @@ impl AuthService {
         client: &Client,
     ) -> AuthResult<SecondStepDone> {
         let hash = token_hash(pending_token);
-        let pending = self
-            .live_pending(&hash)
+        let presented_device = Self::presented_device(client);
+        let basis = self
+            .store
+            .second_step_basis(&hash, presented_device.as_ref())
             .await?
             .ok_or(AuthError::PendingExpired)?;
+        let pending = basis.pending;
+        if self.now() >= pending.expires_at {
+            self.store.take_pending_login(&hash).await?;
+            return Err(AuthError::PendingExpired);
+        }
         let user_id = pending.user_id;
-        let (email, password_hash) = match self.store.user_by_id(user_id).await? {
-            Some(user) => (user.email, user.password_hash),
-            None => return Err(AuthError::PendingExpired),
-        };
+        let (email, password_hash) = (basis.email, basis.password_hash);
         let subject = || Subject::user(user_id, &email);
         let origin = client.origin();
         let factor_name = match factor {
@@ -365,8 +369,7 @@ impl AuthService {
         let backup_code_hash;
         let claim = match factor {
             SecondFactor::Totp => self
-                .totp_step(user_id, &code)
-                .await?
+                .totp_step(user_id, basis.totp.as_ref(), &code)?
                 .map(FactorClaim::TotpStep),
             SecondFactor::BackupCode => {
                 backup_code_hash = keyed_hash(&self.keys.backup_code_key, code.as_bytes());
@@ -377,6 +380,8 @@ impl AuthService {
         let now = self.now();
         let (session_token, session_hash) = new_token();
         let expires_at = now + self.policy.session_lifetime;
+        let (device_token, device) = Self::device_to_note(presented_device, basis.device_known);
+        let release_key = second_step_key(user_id);
         let events = |left: Option<i64>| {
             let mut events = vec![self.audit_record(
                 EventKind::SecondStepOk,
@@ -413,12 +418,17 @@ impl AuthService {
                             two_factor: true,
                         },
                         events: &events,
+                        release: (&release_key, self.policy.second_step_throttle),
+                        device: &device,
                     })
                     .await?
             }
         };
-        let backup_codes_left = match finished {
-            SecondStepFinished::Done { backup_codes_left } => backup_codes_left,
+        let (backup_codes_left, device_seen) = match finished {
+            SecondStepFinished::Done {
+                backup_codes_left,
+                device,
+            } => (backup_codes_left, device),
             // Of two requests that both passed, only one signs in with this pending login.
             SecondStepFinished::PendingGone => return Err(AuthError::PendingExpired),
             SecondStepFinished::AccountChanged => {
@@ -440,10 +450,7 @@ impl AuthService {
             let notice = Notice::BackupCodeUsed { left };
             self.recorded(EventKind::BackupCodeUsed, subject(), Some(notice), now);
         }
-        self.store
-            .release_attempt(&second_step_key(user_id), self.policy.second_step_throttle)
-            .await?;
-        let device_token = self.remember_device(user_id, &email, client, now).await?;
+        self.device_noted(&email, client, device_seen, now);
         Ok(SecondStepDone {
             session: NewSession {
                 token: session_token,
@@ -500,8 +507,14 @@ impl AuthService {
     }
 
     /// The time step of a right code from the app (not yet claimed), or `None`.
-    async fn totp_step(&self, user_id: UserId, code: &str) -> AuthResult<Option<i64>> {
-        let Some(credential) = self.store.totp_credential(user_id).await? else {
+    fn totp_step(
+        &self,
+        user_id: UserId,
+        credential: Option<&TotpCredential>,
+        code: &str,
+    ) -> AuthResult<Option<i64>> {
+        // Turned off since the password step: this sign-in is over.
+        let Some(credential) = credential else {
             return Err(AuthError::PendingExpired);
         };
         let secret = self

@@ -489,6 +489,14 @@ pub trait TwoFactorStore {
         next: &str,
     ) -> StoreResult<()>;
     async fn pending_login(&self, token: &TokenHash) -> StoreResult<Option<PendingLogin>>;
+    /// In one read, what a second step starts from: the pending sign-in, its account, the
+    /// app's credential, and whether `device` (a presented device cookie's hash) is one the
+    /// account has signed in on.
+    async fn second_step_basis(
+        &self,
+        token: &TokenHash,
+        device: Option<&[u8; 32]>,
+    ) -> StoreResult<Option<SecondStepBasis>>;
     /// Reserves one code attempt on a live pending sign-in: the attempts so far, or `None`
     /// when it has had `max` already, has expired or is gone.
     async fn reserve_pending_attempt(
@@ -500,8 +508,9 @@ pub trait TwoFactorStore {
     /// Deletes the pending sign-in; `true` for exactly one caller.
     async fn take_pending_login(&self, token: &TokenHash) -> StoreResult<bool>;
     /// A right second step's writes in one transaction, all or none: the factor claimed,
-    /// the pending sign-in taken, the session stored while the account is as checked, and
-    /// the audit events. Anything refused on the way, or a failure, leaves all as it was.
+    /// the pending sign-in taken, the session stored while the account is as checked, the
+    /// audit events, the account's attempt given back and the device noted. Anything
+    /// refused on the way, or a failure, leaves all as it was.
     async fn finish_second_step(
         &self,
         finish: &SecondStepFinish<'_>,
@@ -513,6 +522,16 @@ pub trait TwoFactorStore {
 pub enum FactorClaim<'a> {
     TotpStep(i64),
     BackupCode(&'a [u8; 32]),
+}
+
+/// See [`TwoFactorStore::second_step_basis`].
+pub struct SecondStepBasis {
+    pub pending: PendingLogin,
+    pub email: String,
+    pub password_hash: String,
+    /// `None` when two-step verification is off (turned off since the password step).
+    pub totp: Option<TotpCredential>,
+    pub device_known: bool,
 }
 
 /// Everything [`TwoFactorStore::finish_second_step`] writes.
@@ -527,12 +546,19 @@ pub struct SecondStepFinish<'a> {
     pub basis: SessionBasis<'a>,
     /// The audit events, given the backup codes left (for a backup code).
     pub events: &'a (dyn Fn(Option<i64>) -> Vec<AuditRecord> + Send + Sync),
+    /// The account's second-step counter, whose reservation a right code gives back.
+    pub release: (&'a str, ThrottleRule),
+    /// The browser's device (its cookie's hash), to note as seen.
+    pub device: &'a [u8; 32],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecondStepFinished {
     /// Signed in; with a backup code, how many are left.
-    Done { backup_codes_left: Option<i64> },
+    Done {
+        backup_codes_left: Option<i64>,
+        device: DeviceSeen,
+    },
     /// The code's step was used already, or the backup code is unknown or spent.
     FactorRefused,
     /// The pending sign-in is gone (used by a request at the same time, or ended).

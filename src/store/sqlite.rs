@@ -190,40 +190,73 @@ impl SqliteStore {
         device_hash: &[u8; 32],
         now: UnixTime,
     ) -> StoreResult<DeviceSeen> {
-        let seen = sqlx::query(
-            "UPDATE known_devices SET last_seen = $3 WHERE user_id = $1 AND device_hash = $2",
-        )
-        .bind(user_id)
-        .bind(device_hash.as_slice())
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        if seen.rows_affected() > 0 {
+        let mut conn = self.pool.acquire().await?;
+        if touch_device(&mut conn, user_id, device_hash, now).await? {
             return Ok(DeviceSeen::Known);
         }
-        let mut tx = self.pool.begin().await?;
-        let added = sqlx::query(
-            "INSERT INTO known_devices (user_id, device_hash, first_seen, last_seen)
-             VALUES ($1, $2, $3, $3) ON CONFLICT (user_id, device_hash) DO NOTHING",
-        )
-        .bind(user_id)
-        .bind(device_hash.as_slice())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        // Stops at the first other device: the cost does not grow with the account's devices.
-        let others: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM known_devices WHERE user_id = $1 AND device_hash <> $2)",
-        )
-        .bind(user_id)
-        .bind(device_hash.as_slice())
-        .fetch_one(&mut *tx)
-        .await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let seen = add_device(&mut tx, user_id, device_hash, now).await?;
         tx.commit().await?;
-        Ok(match (added.rows_affected(), others) {
-            (0, _) => DeviceSeen::Known,
-            (_, false) => DeviceSeen::First,
-            (_, true) => DeviceSeen::New,
-        })
+        Ok(seen)
     }
+}
+
+/// Inside the caller's transaction: a known device touched, a new one added.
+async fn note_device_in(
+    conn: &mut sqlx::SqliteConnection,
+    user_id: UserId,
+    device_hash: &[u8; 32],
+    now: UnixTime,
+) -> StoreResult<DeviceSeen> {
+    if touch_device(&mut *conn, user_id, device_hash, now).await? {
+        return Ok(DeviceSeen::Known);
+    }
+    add_device(conn, user_id, device_hash, now).await
+}
+
+async fn touch_device(
+    conn: &mut sqlx::SqliteConnection,
+    user_id: UserId,
+    device_hash: &[u8; 32],
+    now: UnixTime,
+) -> StoreResult<bool> {
+    let seen = sqlx::query(
+        "UPDATE known_devices SET last_seen = $3 WHERE user_id = $1 AND device_hash = $2",
+    )
+    .bind(user_id)
+    .bind(device_hash.as_slice())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(seen.rows_affected() > 0)
+}
+
+async fn add_device(
+    conn: &mut sqlx::SqliteConnection,
+    user_id: UserId,
+    device_hash: &[u8; 32],
+    now: UnixTime,
+) -> StoreResult<DeviceSeen> {
+    let added = sqlx::query(
+        "INSERT INTO known_devices (user_id, device_hash, first_seen, last_seen)
+         VALUES ($1, $2, $3, $3) ON CONFLICT (user_id, device_hash) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(device_hash.as_slice())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    // Stops at the first other device: the cost does not grow with the account's devices.
+    let others: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM known_devices WHERE user_id = $1 AND device_hash <> $2)",
+    )
+    .bind(user_id)
+    .bind(device_hash.as_slice())
+    .fetch_one(conn)
+    .await?;
+    Ok(match (added.rows_affected(), others) {
+        (0, _) => DeviceSeen::Known,
+        (_, false) => DeviceSeen::First,
+        (_, true) => DeviceSeen::New,
+    })
 }

@@ -55,6 +55,23 @@ macro_rules! accounts_statements {
             Ok(row.into())
         }
 
+        /// Gives back a reservation; a lock that it set goes with it.
+        async fn release_attempt<'e, E>(executor: E, key: &str, rule: ThrottleRule) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $Db>,
+        {
+            sqlx::query(
+                "UPDATE throttles SET failures = failures - 1,
+                   locked_until = CASE WHEN failures - 1 < $2 THEN 0 ELSE locked_until END
+                 WHERE key = $1 AND failures > 0",
+            )
+            .bind(key)
+            .bind(rule.limit)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
         /// Events about an account being created: its id where they have none yet.
         fn about_new_account(events: &[AuditRecord], id: UserId) -> Vec<AuditRecord> {
             events
@@ -384,17 +401,7 @@ macro_rules! accounts_statements {
             }
 
             async fn release_attempt(&self, key: &str, rule: ThrottleRule) -> StoreResult<()> {
-                // A lock that this attempt's reservation set goes with it.
-                sqlx::query(
-                    "UPDATE throttles SET failures = failures - 1,
-                       locked_until = CASE WHEN failures - 1 < $2 THEN 0 ELSE locked_until END
-                     WHERE key = $1 AND failures > 0",
-                )
-                .bind(key)
-                .bind(rule.limit)
-                .execute(self.pool()?)
-                .await?;
-                Ok(())
+                release_attempt(self.pool()?, key, rule).await
             }
 
             async fn check_throttles(&self, keys: &[&str], now: UnixTime) -> StoreResult<ThrottleCheck> {

@@ -307,6 +307,42 @@ macro_rules! two_step_statements {
                 Ok(())
             }
 
+            async fn second_step_basis(
+                &self,
+                token: &TokenHash,
+                device: Option<&[u8; 32]>,
+            ) -> StoreResult<Option<SecondStepBasis>> {
+                let row = sqlx::query(
+                    "SELECT p.user_id, p.created_at, p.expires_at, p.failures, p.next,
+                       u.email, u.password_hash, t.sealed_secret, t.last_used_step,
+                       EXISTS (SELECT 1 FROM known_devices d
+                               WHERE d.user_id = p.user_id AND d.device_hash = $2)
+                     FROM pending_logins p JOIN users u ON u.id = p.user_id
+                       LEFT JOIN totp_credentials t ON t.user_id = p.user_id
+                     WHERE p.token_hash = $1",
+                )
+                .bind(token.as_slice())
+                .bind(device.map(|d| d.as_slice()))
+                .fetch_optional(self.pool()?)
+                .await?;
+                Ok(row.map(|r| SecondStepBasis {
+                    pending: PendingLogin {
+                        user_id: r.get(0),
+                        created_at: r.get(1),
+                        expires_at: r.get(2),
+                        failures: r.get(3),
+                        next: r.get(4),
+                    },
+                    email: r.get(5),
+                    password_hash: r.get(6),
+                    totp: r.get::<Option<Vec<u8>>, _>(7).map(|sealed_secret| TotpCredential {
+                        sealed_secret,
+                        last_used_step: r.get(8),
+                    }),
+                    device_known: r.get(9),
+                }))
+            }
+
             async fn pending_login(&self, token: &TokenHash) -> StoreResult<Option<PendingLogin>> {
                 let row = sqlx::query(
                     "SELECT user_id, created_at, expires_at, failures, next
@@ -371,8 +407,13 @@ macro_rules! two_step_statements {
                     FactorClaim::TotpStep(_) => None,
                 };
                 append_audits(&mut tx, &(f.events)(left)).await?;
+                release_attempt(&mut *tx, f.release.0, f.release.1).await?;
+                let device = note_device_in(&mut tx, f.user_id, f.device, f.now).await?;
                 tx.commit().await?;
-                Ok(SecondStepFinished::Done { backup_codes_left: left })
+                Ok(SecondStepFinished::Done {
+                    backup_codes_left: left,
+                    device,
+                })
             }
         }
 
