@@ -408,7 +408,7 @@ def report(a, rows, hello_rps, ready_s, idle_rss):
           f"{hello_rps:.0f} | | | | | | |")
     for what, m, base, ratio, rss in rows:
         print(f"| {what} | {m['rps']:.0f} | {m['p50']:.2f} ms | {m['p99']:.2f} ms | {m['bad']} | "
-              f"{base or ''} | {'' if ratio is None else f'{ratio:.2f}'} | "
+              f"{base or ''} | {'' if ratio is None else f'{ratio:.3f}' if ratio < 0.1 else f'{ratio:.2f}'} | "
               f"{'' if rss is None else f'{rss / 1024:.1f} MiB'} |")
     print(f"| start to ready (existing database) | | | | | | {ready_s * 1000:.0f} ms | |")
     print(f"| idle RSS after start and one sign-in (2 s later) | | | | | | | {idle_rss / 1024:.1f} MiB |")
