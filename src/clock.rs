@@ -37,17 +37,23 @@ fn date_and_time(t: time::OffsetDateTime) -> String {
 }
 
 pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> UnixTime;
+    /// Milliseconds since the Unix epoch: for what lives less than a second or two (the
+    /// session cache), where whole seconds are too coarse.
+    fn now_millis(&self) -> i64;
+
+    fn now(&self) -> UnixTime {
+        self.now_millis().div_euclid(1000)
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now(&self) -> UnixTime {
+    fn now_millis(&self) -> i64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0)
     }
 }
@@ -58,20 +64,24 @@ pub struct ManualClock(Arc<AtomicI64>);
 
 impl ManualClock {
     pub fn new(start: UnixTime) -> Self {
-        Self(Arc::new(AtomicI64::new(start)))
+        Self(Arc::new(AtomicI64::new(start * 1000)))
     }
 
     pub fn set(&self, t: UnixTime) {
-        self.0.store(t, Ordering::SeqCst);
+        self.0.store(t * 1000, Ordering::SeqCst);
     }
 
     pub fn advance(&self, seconds: i64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
+        self.advance_millis(seconds * 1000);
+    }
+
+    pub fn advance_millis(&self, millis: i64) {
+        self.0.fetch_add(millis, Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
-    fn now(&self) -> UnixTime {
+    fn now_millis(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -89,6 +99,10 @@ mod tests {
         assert_eq!(clock.now(), 1_030);
         shared.set(5);
         assert_eq!(clock.now(), 5);
+        shared.advance_millis(999);
+        assert_eq!((clock.now(), clock.now_millis()), (5, 5_999));
+        shared.advance_millis(1);
+        assert_eq!(clock.now(), 6);
     }
 
     #[test]

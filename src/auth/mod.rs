@@ -109,6 +109,7 @@ impl AuthService {
         policy: AuthPolicy,
         key: &ServerKey,
     ) -> Self {
+        let sessions = session_cache::SessionCache::new(policy.session_cache_ttl, clock.clone());
         Self {
             store,
             clock,
@@ -121,7 +122,7 @@ impl AuthService {
             }),
             metrics: Arc::new(crate::metrics::Metrics::default()),
             notifier: Arc::new(notify::NoNotifier),
-            sessions: Arc::new(session_cache::SessionCache::new(policy.session_cache_ttl)),
+            sessions: Arc::new(sessions),
             policy,
         }
     }

@@ -363,6 +363,8 @@ async fn open_streams_and_websockets_end_with_their_session_on_every_instance() 
     // on the other instance; the other browser keeps watching.
     let resp = post_form(&leaving, &app.url("/mypage"), &app.url("/logout"), &[]).await;
     assert_is_redirect_to(&resp, "/login?signed_out=1");
+    // The other instance's copy of the session lives 1 s by the (shared) clock.
+    app.clock.advance(1);
     let (here_ends, there_ends, socket_ends) = tokio::join!(
         how_it_ends(&mut here, limit),
         how_it_ends(&mut there, limit),
@@ -390,6 +392,7 @@ async fn open_streams_and_websockets_end_with_their_session_on_every_instance() 
         Some("a new long password"),
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    app.clock.advance(1);
     assert_eq!(how_it_ends(&mut staying_view, limit).await, "cut");
     // And the ended session opens nothing new.
     let again = client()
