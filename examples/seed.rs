@@ -152,7 +152,7 @@ fn second_steps(data_dir: &str, ids: &[i64], now: i64) -> SecondSteps {
     for &id in ids {
         let mut secret = [0u8; nidan::otp::SECRET_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut secret);
-        // The owner string of auth::two_factor; a drift shows as failed second steps.
+        // The owner string of auth::two_step; a drift shows as failed second steps.
         let sealed = sealer.seal(&secret, format!("nidan totp user:{id}").as_bytes());
         let (token, hash) = new_token();
         rows.push((id, sealed, hash.to_vec()));

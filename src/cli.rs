@@ -100,7 +100,7 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allowed_redirect_domains: Vec<String>,
-    /// Forward-auth rule HOST[/PATH]=bypass|signed-in|two-factor (repeatable; `*` is any host).
+    /// Forward-auth rule HOST[/PATH]=bypass|signed-in|two-step (repeatable; `*` is any host).
     #[arg(long = "access-rule", env = "NIDAN_ACCESS_RULE", value_delimiter = ',')]
     pub access_rules: Vec<AccessRule>,
     /// Serve an app to signed-in people: `http://ADDR` for every path that is not nidan's own,
@@ -109,7 +109,7 @@ pub struct ServeArgs {
     pub upstreams: Vec<crate::gateway::Upstream>,
     /// Every guarded app needs two-step verification; accounts without it are sent to set it up.
     #[arg(long = "require-2fa", env = "NIDAN_REQUIRE_2FA")]
-    pub require_two_factor: bool,
+    pub require_two_step: bool,
     /// Log lines as text for people or JSON for log shippers.
     #[arg(long, env = "NIDAN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(args.listen.port(), 9000);
         assert_eq!(args.session_idle_timeout.as_secs(), 3600);
         assert_eq!(args.allowed_redirect_domains, ["a.example", "b.example"]);
-        assert!(args.require_two_factor);
+        assert!(args.require_two_step);
         assert_eq!(args.db_max_connections, 3);
         let flagged = serve_args(file, &["nidan", "serve", "--listen", "127.0.0.1:9001"]).unwrap();
         assert_eq!(flagged.listen.port(), 9001);

@@ -185,7 +185,7 @@ pub enum Verdict {
     /// Sign in first.
     SignIn,
     /// Signed in, but the rule wants two-step verification, which the account has not set up.
-    SetUpTwoFactor,
+    SetUpTwoStep,
 }
 
 /// The longest a session check may take before it counts as "unavailable".
@@ -213,7 +213,7 @@ pub async fn verdict(
         match state.settings().access.decide(target, user.as_ref()) {
             AccessDecision::Allow(_) => Verdict::Allow(user),
             AccessDecision::SignIn => Verdict::SignIn,
-            AccessDecision::SetUpTwoFactor => Verdict::SetUpTwoFactor,
+            AccessDecision::SetUpTwoStep => Verdict::SetUpTwoStep,
         },
     )
 }

@@ -70,13 +70,13 @@ impl Notifier for SmtpNotifier {
 pub fn compose(notice: &Notice, at: UnixTime) -> (String, String) {
     let when = format_utc(at);
     let (ja_subject, en_subject, ja, en) = match notice {
-        Notice::TwoFactorEnabled => (
+        Notice::TwoStepEnabled => (
             "2段階認証が有効になりました",
             "Two-step verification was turned on",
             "お使いのアカウントで2段階認証が有効になりました。".to_owned(),
             "Two-step verification was turned on for your account.".to_owned(),
         ),
-        Notice::TwoFactorDisabled { by_admin } => (
+        Notice::TwoStepDisabled { by_admin } => (
             "2段階認証が解除されました",
             "Two-step verification was turned off",
             if *by_admin {

@@ -242,7 +242,7 @@ fn serve_config(store: StoreArgs, args: ServeArgs) -> Config {
     config.allowed_redirect_domains = args.allowed_redirect_domains;
     config.access = nidan::auth::access::AccessRules {
         rules: args.access_rules,
-        require_two_factor: args.require_two_factor,
+        require_two_step: args.require_two_step,
     };
     config.db = nidan::store::DbSettings {
         max_connections: args.db_max_connections.max(1),
@@ -418,13 +418,13 @@ async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()>
                     "{:<40} {:<6} {:<6} {:<6}",
                     u.email,
                     yes_no(u.is_admin),
-                    if u.two_factor { "on" } else { "off" },
+                    if u.two_step { "on" } else { "off" },
                     yes_no(u.locked)
                 );
             }
         }
         UserCommand::Reset2fa { email } => {
-            auth.reset_two_factor(&email).await?;
+            auth.reset_two_step(&email).await?;
             println!("two-step verification is off for {email}; every session of it has ended");
         }
         UserCommand::SetPassword {

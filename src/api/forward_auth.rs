@@ -109,7 +109,7 @@ async fn answer(
                 &format!("{public_url}{}?rd={rd}", paths::to("/login")),
             )
         }
-        Verdict::SetUpTwoFactor => {
+        Verdict::SetUpTwoStep => {
             let status = if redirect {
                 StatusCode::FOUND
             } else {

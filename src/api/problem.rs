@@ -166,12 +166,12 @@ fn auth_problem(err: AuthError) -> Problem {
             "setup-expired",
             "No set-up in progress; start with enable",
         ),
-        AuthError::TwoFactorAlreadyOn => problem(
+        AuthError::TwoStepAlreadyOn => problem(
             S::CONFLICT,
             "two-factor-already-on",
             "Two-step verification is already on",
         ),
-        AuthError::TwoFactorOff => problem(
+        AuthError::TwoStepOff => problem(
             S::CONFLICT,
             "two-factor-off",
             "Two-step verification is off",

@@ -79,7 +79,7 @@ async fn require_csrf_header(req: Request, next: Next) -> Response {
         StatusOk,
         BackupCodeOk,
         Me,
-        TwoFactor,
+        TwoStep,
         TotpSetupResponse,
         BackupCodes
     ))
@@ -137,7 +137,8 @@ pub struct BackupCodeOk {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TwoFactor {
+#[schema(as = TwoFactor)] // the schema's name since API v1 began
+pub struct TwoStep {
     enabled: bool,
     backup_codes_left: i64,
 }
@@ -146,7 +147,9 @@ pub struct TwoFactor {
 pub struct Me {
     email: String,
     is_admin: bool,
-    two_factor: TwoFactor,
+    // Named `two_factor` since API v1 began; kept so that clients keep working.
+    #[serde(rename = "two_factor")]
+    two_step: TwoStep,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -305,13 +308,13 @@ async fn logout(
 async fn me(State(state): State<WebState>, ApiUser(user): ApiUser) -> Result<Json<Me>, ApiError> {
     let status = state
         .auth()
-        .two_factor_status(user.user_id)
+        .two_step_status(user.user_id)
         .await
         .map_err(ApiError::auth)?;
     Ok(Json(Me {
         email: user.email,
         is_admin: user.is_admin,
-        two_factor: TwoFactor {
+        two_step: TwoStep {
             enabled: status.enabled,
             backup_codes_left: status.backup_codes_left,
         },

@@ -14,7 +14,7 @@ pub enum AccessPolicy {
     /// A full sign-in: password, and the second step where the account has it on.
     SignedIn,
     /// A full sign-in by an account that has two-step verification on.
-    TwoFactor,
+    TwoStep,
 }
 
 /// `HOST[/PATH-PREFIX]=POLICY`, e.g. `cam.example.home/api/health=bypass`; `*` matches any host.
@@ -28,7 +28,7 @@ pub struct AccessRule {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("access rule {0:?}: write HOST[/PATH]=bypass|signed-in|two-factor")]
+#[error("access rule {0:?}: write HOST[/PATH]=bypass|signed-in|two-step")]
 pub struct BadAccessRule(String);
 
 impl FromStr for AccessPolicy {
@@ -37,7 +37,8 @@ impl FromStr for AccessPolicy {
         match s.trim() {
             "bypass" => Ok(AccessPolicy::Bypass),
             "signed-in" => Ok(AccessPolicy::SignedIn),
-            "two-factor" => Ok(AccessPolicy::TwoFactor),
+            // `two-factor`: the name before the code took the manual's word; still read.
+            "two-step" | "two-factor" => Ok(AccessPolicy::TwoStep),
             _ => Err(()),
         }
     }
@@ -79,14 +80,14 @@ pub enum AccessDecision<'a> {
     /// Sign in first.
     SignIn,
     /// Signed in, but this needs two-step verification on: set it up first.
-    SetUpTwoFactor,
+    SetUpTwoStep,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct AccessRules {
     pub rules: Vec<AccessRule>,
     /// Every guarded request needs an account with two-step verification on.
-    pub require_two_factor: bool,
+    pub require_two_step: bool,
 }
 
 impl AccessRules {
@@ -98,12 +99,12 @@ impl AccessRules {
             .into_iter()
             .map(|reading| self.policy_matching(target, reading))
             .max()
-            .unwrap_or(AccessPolicy::TwoFactor)
+            .unwrap_or(AccessPolicy::TwoStep)
     }
 
     fn policy_matching(&self, target: &Target, reading: Reading) -> AccessPolicy {
-        let default = if self.require_two_factor {
-            AccessPolicy::TwoFactor
+        let default = if self.require_two_step {
+            AccessPolicy::TwoStep
         } else {
             AccessPolicy::SignedIn
         };
@@ -121,7 +122,7 @@ impl AccessRules {
         match (self.policy_for(target), user) {
             (AccessPolicy::Bypass, user) => AccessDecision::Allow(user),
             (_, None) => AccessDecision::SignIn,
-            (AccessPolicy::TwoFactor, Some(u)) if !u.two_factor => AccessDecision::SetUpTwoFactor,
+            (AccessPolicy::TwoStep, Some(u)) if !u.two_step => AccessDecision::SetUpTwoStep,
             (_, Some(u)) => AccessDecision::Allow(Some(u)),
         }
     }
@@ -129,14 +130,24 @@ impl AccessRules {
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
+    #[test]
+    fn two_step_has_its_earlier_name_as_well() {
+        for name in ["two-step", "two-factor"] {
+            assert_eq!(AccessPolicy::from_str(name), Ok(AccessPolicy::TwoStep));
+        }
+        assert_eq!(AccessPolicy::from_str("two_step"), Err(()));
+    }
+
     use super::*;
 
-    fn user(two_factor: bool) -> SignedIn {
+    fn user(two_step: bool) -> SignedIn {
         SignedIn {
             user_id: 1,
             email: "a@b.jp".into(),
             is_admin: false,
-            two_factor,
+            two_step,
             token_hash: [0; 32],
         }
     }
@@ -150,15 +161,15 @@ mod tests {
         let rules = AccessRules {
             rules: vec![
                 "*/health=bypass".parse().unwrap(),
-                "cam.example.home=two-factor".parse().unwrap(),
+                "cam.example.home=two-step".parse().unwrap(),
                 "cam.example.home/public/=bypass".parse().unwrap(),
             ],
-            require_two_factor: false,
+            require_two_step: false,
         };
         let policy = |host, path| rules.policy_for(&at(host, path));
         assert_eq!(
             policy("cam.example.home:443", "/live"),
-            AccessPolicy::TwoFactor
+            AccessPolicy::TwoStep
         );
         assert_eq!(
             policy("cam.example.home", "/public/x"),
@@ -183,9 +194,9 @@ mod tests {
         let rules = AccessRules {
             rules: vec![
                 "*/public=bypass".parse().unwrap(),
-                "CAM.example.home./admin=two-factor".parse().unwrap(),
+                "CAM.example.home./admin=two-step".parse().unwrap(),
             ],
-            require_two_factor: false,
+            require_two_step: false,
         };
         let policy = |host, path| rules.policy_for(&at(host, path));
         assert_eq!(policy("x", "/public"), AccessPolicy::Bypass);
@@ -203,12 +214,12 @@ mod tests {
         ] {
             assert_eq!(
                 policy("cam.example.home", path),
-                AccessPolicy::TwoFactor,
+                AccessPolicy::TwoStep,
                 "{path}"
             );
             assert_eq!(
                 policy("cam.example.home.", path),
-                AccessPolicy::TwoFactor,
+                AccessPolicy::TwoStep,
                 "{path}"
             );
         }
@@ -216,17 +227,17 @@ mod tests {
         let mixed = AccessRules {
             rules: vec![
                 "*=bypass".parse().unwrap(),
-                "*/Private=two-factor".parse().unwrap(),
+                "*/Private=two-step".parse().unwrap(),
             ],
-            require_two_factor: false,
+            require_two_step: false,
         };
         assert_eq!(
             mixed.policy_for(&at("x", "/private")),
-            AccessPolicy::TwoFactor
+            AccessPolicy::TwoStep
         );
         assert_eq!(
             mixed.policy_for(&at("x", "/Private")),
-            AccessPolicy::TwoFactor
+            AccessPolicy::TwoStep
         );
     }
 
@@ -235,8 +246,8 @@ mod tests {
         let plain = user(false);
         let strong = user(true);
         let rules = AccessRules {
-            rules: vec!["cam.example.home=two-factor".parse().unwrap()],
-            require_two_factor: false,
+            rules: vec!["cam.example.home=two-step".parse().unwrap()],
+            require_two_step: false,
         };
         let x = at("x", "/");
         let cam = at("cam.example.home", "/");
@@ -247,7 +258,7 @@ mod tests {
         );
         assert_eq!(
             rules.decide(&cam, Some(&plain)),
-            AccessDecision::SetUpTwoFactor
+            AccessDecision::SetUpTwoStep
         );
         assert_eq!(
             rules.decide(&cam, Some(&strong)),
@@ -255,11 +266,11 @@ mod tests {
         );
         let everyone = AccessRules {
             rules: vec![],
-            require_two_factor: true,
+            require_two_step: true,
         };
         assert_eq!(
             everyone.decide(&x, Some(&plain)),
-            AccessDecision::SetUpTwoFactor
+            AccessDecision::SetUpTwoStep
         );
     }
 }

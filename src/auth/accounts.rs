@@ -12,7 +12,7 @@ use crate::store::{NewUser, User};
 pub struct UserSummary {
     pub email: String,
     pub is_admin: bool,
-    pub two_factor: bool,
+    pub two_step: bool,
     /// Sign-in or second step locked after too many failures.
     pub locked: bool,
 }
@@ -119,7 +119,7 @@ impl AuthService {
             out.push(UserSummary {
                 email: user.email,
                 is_admin: user.is_admin,
-                two_factor: user.totp_enabled,
+                two_step: user.totp_enabled,
                 locked,
             });
         }

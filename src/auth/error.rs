@@ -47,9 +47,9 @@ pub enum AuthError {
     #[error("the set-up has expired; start again")]
     SetupExpired,
     #[error("two-step verification is already on")]
-    TwoFactorAlreadyOn,
+    TwoStepAlreadyOn,
     #[error("two-step verification is not on for this account")]
-    TwoFactorOff,
+    TwoStepOff,
     #[error("no such session (it may have ended already)")]
     UnknownSession,
     #[error(transparent)]

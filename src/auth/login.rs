@@ -77,7 +77,7 @@ impl AuthService {
         }
         let basis = SessionBasis {
             password_hash: &user.password_hash,
-            two_factor: false,
+            two_step: false,
         };
         // The session and its audit event in one transaction: both or neither.
         let signed_in = self.audit_record(EventKind::SignInOk, subject(), String::new(), &origin);

@@ -15,7 +15,7 @@ mod session_cache;
 mod setup;
 pub mod target;
 mod throttle;
-mod two_factor;
+mod two_step;
 
 use std::sync::Arc;
 
@@ -32,12 +32,12 @@ pub use login::{LoginAttempt, LoginOutcome};
 pub use notify::{Notice, Notifier};
 pub use password_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 pub use session::{NewSession, SignedIn};
-pub use two_factor::{
+pub use two_step::{
     PENDING_LIFETIME_SECS, PENDING_MAX_FAILURES, SecondFactor, SecondStepDone, TotpSetup,
-    TwoFactorStatus,
+    TwoStepStatus,
 };
 
-use two_factor::TwoFactorKeys;
+use two_step::TwoStepKeys;
 
 pub type AuthResult<T> = Result<T, AuthError>;
 
@@ -96,7 +96,7 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
     policy: AuthPolicy,
-    keys: Arc<TwoFactorKeys>,
+    keys: Arc<TwoStepKeys>,
     metrics: Arc<crate::metrics::Metrics>,
     notifier: Arc<dyn Notifier>,
     sessions: Arc<session_cache::SessionCache>,
@@ -116,7 +116,7 @@ impl AuthService {
             hasher: policy
                 .hash_concurrency
                 .map_or_else(PasswordHasher::new, PasswordHasher::with_concurrency),
-            keys: Arc::new(TwoFactorKeys {
+            keys: Arc::new(TwoStepKeys {
                 sealer: Sealer::new(&key.derive("totp-secrets")),
                 backup_code_key: key.derive("backup-codes"),
             }),

@@ -6,8 +6,8 @@ use crate::store::Origin;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    TwoFactorEnabled,
-    TwoFactorDisabled { by_admin: bool },
+    TwoStepEnabled,
+    TwoStepDisabled { by_admin: bool },
     BackupCodeUsed { left: i64 },
     BackupCodesRegenerated,
     Locked { until: UnixTime },

@@ -41,7 +41,7 @@ pub struct SignedIn {
     pub email: String,
     pub is_admin: bool,
     /// Whether the account has two-step verification on.
-    pub two_factor: bool,
+    pub two_step: bool,
     pub token_hash: TokenHash,
 }
 
@@ -183,7 +183,7 @@ impl AuthService {
             user_id: record.user_id,
             email: record.email,
             is_admin: record.is_admin,
-            two_factor: record.two_factor,
+            two_step: record.two_step,
             token_hash: hash,
         }))
     }

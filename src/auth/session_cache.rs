@@ -100,7 +100,7 @@ mod tests {
             user_id,
             email: "a@b.jp".into(),
             is_admin: false,
-            two_factor: false,
+            two_step: false,
             created_at: 0,
             last_seen_at: 0,
             expires_at: 100,

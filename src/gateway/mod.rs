@@ -175,7 +175,7 @@ pub async fn layer(State(state): State<WebState>, req: Request, next: Next) -> R
             };
             return own(Redirect::to(&back));
         }
-        Ok(Verdict::SetUpTwoFactor) => {
+        Ok(Verdict::SetUpTwoStep) => {
             return own(Redirect::to(&format!(
                 "{}{}",
                 settings.public_url,

@@ -154,7 +154,7 @@ pub struct SessionRecord {
     pub user_id: UserId,
     pub email: String,
     pub is_admin: bool,
-    pub two_factor: bool,
+    pub two_step: bool,
     pub created_at: UnixTime,
     pub last_seen_at: UnixTime,
     pub expires_at: UnixTime,
@@ -222,7 +222,7 @@ pub struct SessionInfo {
 #[derive(Debug, Clone, Copy)]
 pub struct SessionBasis<'a> {
     pub password_hash: &'a str,
-    pub two_factor: bool,
+    pub two_step: bool,
 }
 
 #[async_trait]
@@ -426,7 +426,7 @@ pub struct SessionRotation {
 }
 
 #[async_trait]
-pub trait TwoFactorStore {
+pub trait TwoStepStore {
     async fn totp_credential(&self, user_id: UserId) -> StoreResult<Option<TotpCredential>>;
     /// Records `step` as used only when it is later than the last used one: of two
     /// requests with the same code, exactly one gets `true`.
@@ -524,7 +524,7 @@ pub enum FactorClaim<'a> {
     BackupCode(&'a [u8; 32]),
 }
 
-/// See [`TwoFactorStore::second_step_basis`].
+/// See [`TwoStepStore::second_step_basis`].
 pub struct SecondStepBasis {
     pub pending: PendingLogin,
     pub email: String,
@@ -534,7 +534,7 @@ pub struct SecondStepBasis {
     pub device_known: bool,
 }
 
-/// Everything [`TwoFactorStore::finish_second_step`] writes.
+/// Everything [`TwoStepStore::finish_second_step`] writes.
 pub struct SecondStepFinish<'a> {
     pub pending: &'a TokenHash,
     pub user_id: UserId,
@@ -572,7 +572,7 @@ pub trait Store:
     + SessionStore
     + ThrottleStore
     + SetupStore
-    + TwoFactorStore
+    + TwoStepStore
     + AuditStore
     + MetaStore
     + Send
@@ -585,7 +585,7 @@ impl<T> Store for T where
         + AuditStore
         + ThrottleStore
         + SetupStore
-        + TwoFactorStore
+        + TwoStepStore
         + MetaStore
         + Send
         + Sync

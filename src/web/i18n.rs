@@ -444,10 +444,10 @@ pub fn event_label(lang: Lang, kind: &str) -> &'static str {
         K::BackupCodeUsed => ("バックアップコードを使用", "Backup code used"),
         K::Locked => ("ロックされました", "Locked"),
         K::Unlocked => ("管理者がロックを解除", "Unlocked by an administrator"),
-        K::TwoFactorEnabled => ("2段階認証を設定", "Two-step verification turned on"),
-        K::TwoFactorDisabled => ("2段階認証を解除", "Two-step verification turned off"),
+        K::TwoStepEnabled => ("2段階認証を設定", "Two-step verification turned on"),
+        K::TwoStepDisabled => ("2段階認証を解除", "Two-step verification turned off"),
         K::BackupCodesRegenerated => ("バックアップコードを再発行", "New backup codes"),
-        K::TwoFactorReset => (
+        K::TwoStepReset => (
             "管理者が2段階認証を解除",
             "Two-step verification reset by an administrator",
         ),

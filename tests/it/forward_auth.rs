@@ -10,7 +10,7 @@ fn guarded(d: &AppData) -> nidan::Config {
     c.cookie_domain = None;
     c.access.rules = vec![
         "cam.example.home/health=bypass".parse().unwrap(),
-        "vault.example.home=two-factor".parse().unwrap(),
+        "vault.example.home=two-step".parse().unwrap(),
     ];
     c
 }
@@ -97,7 +97,7 @@ async fn a_full_sign_in_passes_with_the_account_in_headers_by_any_method() {
 }
 
 #[tokio::test]
-async fn a_pending_second_step_does_not_pass_and_two_factor_rules_need_2fa() {
+async fn a_pending_second_step_does_not_pass_and_two_step_rules_need_it() {
     let app = TestApp::with_admin_in(guarded).await;
     let vault = [("x-original-url", "http://vault.example.home/")];
     // Signed in with a password only: fine for the camera, not for the vault.
@@ -182,7 +182,7 @@ async fn the_cookie_domain_covers_subdomains_and_require_2fa_sends_to_set_up() {
         let mut c = guarded(d);
         c.cookie_domain = Some("example.home".into());
         c.public_url = Some("http://login.example.home".into());
-        c.access.require_two_factor = true;
+        c.access.require_two_step = true;
         c
     })
     .await;

@@ -110,7 +110,7 @@ async fn no_spelling_of_a_path_walks_past_the_built_in_proxy() {
         c.upstreams = vec![format!("http://{upstream}").parse().unwrap()];
         c.access.rules = vec![
             "*/public=bypass".parse().unwrap(),
-            "cam.example.home/admin=two-factor".parse().unwrap(),
+            "cam.example.home/admin=two-step".parse().unwrap(),
         ];
         c
     })
@@ -154,7 +154,7 @@ async fn forged_headers_do_not_choose_what_forward_auth_checks() {
     let app = TestApp::with_admin_in(|d| {
         let mut c = config(d);
         c.access.rules = vec![
-            "cam.example.home=two-factor".parse().unwrap(),
+            "cam.example.home=two-step".parse().unwrap(),
             "cam.example.home/public=bypass".parse().unwrap(),
         ];
         c
@@ -321,7 +321,7 @@ pub async fn app_for_a_proxy() -> (TestApp, SocketAddr) {
         let mut c = config(d);
         c.access.rules = vec![
             "*/public=bypass".parse().unwrap(),
-            "*/admin=two-factor".parse().unwrap(),
+            "*/admin=two-step".parse().unwrap(),
         ];
         c
     })
@@ -331,7 +331,7 @@ pub async fn app_for_a_proxy() -> (TestApp, SocketAddr) {
 
 /// The attacks of this file through a real reverse proxy at `proxy` (running a documented
 /// configuration) in front of `start_naive_app`, with nidan's rules `*/public=bypass` and
-/// `*/admin=two-factor`. `login` is where signed-out people must be sent.
+/// `*/admin=two-step`. `login` is where signed-out people must be sent.
 pub async fn attack_through_proxy(app: &TestApp, proxy: &str, login: &str) {
     let forged_route = [
         ("X-Forwarded-Proto", "https"),

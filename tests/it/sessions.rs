@@ -132,9 +132,17 @@ async fn a_password_change_ends_every_session() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     // Another process ended it: this server's copy of the session lives 1 s by its clock.
-    assert_eq!(app.get("/mypage").await.status(), 200, "the copy, younger than 1 s");
+    assert_eq!(
+        app.get("/mypage").await.status(),
+        200,
+        "the copy, younger than 1 s"
+    );
     app.clock.advance_millis(999);
-    assert_eq!(app.get("/mypage").await.status(), 200, "the copy, younger than 1 s");
+    assert_eq!(
+        app.get("/mypage").await.status(),
+        200,
+        "the copy, younger than 1 s"
+    );
     app.clock.advance_millis(1);
     assert_eq!(app.get("/mypage").await.status(), 303);
     assert_eq!(app.login(ADMIN_EMAIL, PASSWORD).await.status(), 401);

@@ -134,13 +134,13 @@ async fn a_pending_sign_in_is_taken_exactly_once() {
 async fn a_session_is_stored_only_while_the_account_is_as_it_was_checked() {
     let (_data, store, user_id) = store_with_totp_user().await;
     let origin = Default::default();
-    let insert = |token: u8, password_hash: &'static str, two_factor: bool| {
+    let insert = |token: u8, password_hash: &'static str, two_step: bool| {
         let store = store.clone();
         let origin: nidan::store::Origin = Clone::clone(&origin);
         async move {
             let basis = SessionBasis {
                 password_hash,
-                two_factor,
+                two_step,
             };
             store
                 .insert_session(&[token; 32], user_id, 1_100, 9_000, &origin, basis, &[])

@@ -116,7 +116,7 @@ macro_rules! accounts_statements {
             .bind(&origin.ip)
             .bind(&origin.user_agent);
             let query = match basis {
-                Some(basis) => query.bind(basis.password_hash).bind(basis.two_factor),
+                Some(basis) => query.bind(basis.password_hash).bind(basis.two_step),
                 None => query,
             };
             Ok(query.execute(executor).await?.rows_affected() == 1)
@@ -249,7 +249,7 @@ macro_rules! accounts_statements {
                     created_at: r.get(3),
                     last_seen_at: r.get(4),
                     expires_at: r.get(5),
-                    two_factor: r.get(6),
+                    two_step: r.get(6),
                 }))
             }
 

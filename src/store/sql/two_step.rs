@@ -139,7 +139,7 @@ macro_rules! two_step_statements {
         }
 
         #[async_trait]
-        impl TwoFactorStore for $Store {
+        impl TwoStepStore for $Store {
             async fn totp_credential(&self, user_id: UserId) -> StoreResult<Option<TotpCredential>> {
                 let row = sqlx::query(
                     "SELECT sealed_secret, last_used_step FROM totp_credentials WHERE user_id = $1",

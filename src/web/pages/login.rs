@@ -117,7 +117,7 @@ async fn submit(
         Ok(LoginOutcome::SignedIn(session)) => {
             let jar = with_session(&state, jar, session);
             // Without a second step there is no two-step verification: set it up when required.
-            let to = if state.settings().access.require_two_factor {
+            let to = if state.settings().access.require_two_step {
                 paths::to("/mypage/2fa/setup")
             } else {
                 state.destination(&form.next, &form.rd)

@@ -68,7 +68,7 @@ async fn show(
     RawQuery(query): RawQuery,
 ) -> Result<MyPage, WebError> {
     let auth = state.auth();
-    let status = auth.two_factor_status(user.user_id).await?;
+    let status = auth.two_step_status(user.user_id).await?;
     let t = lang.texts();
     let q: NoticeQuery =
         serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();

@@ -180,7 +180,7 @@ fn password_refused(
     csrf: CsrfToken,
     err: AuthError,
 ) -> Result<Response, WebError> {
-    if matches!(err, AuthError::TwoFactorAlreadyOn | AuthError::TwoFactorOff) {
+    if matches!(err, AuthError::TwoStepAlreadyOn | AuthError::TwoStepOff) {
         return Ok(to_mypage());
     }
     let (status, message) = refusal(lang, err)?;
@@ -194,7 +194,7 @@ async fn show_setup(
     csrf: CsrfToken,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, WebError> {
-    if state.auth().two_factor_status(user.user_id).await?.enabled {
+    if state.auth().two_step_status(user.user_id).await?.enabled {
         return Ok(to_mypage());
     }
     let chrome = Chrome::new(lang, csrf.clone(), true);
@@ -257,7 +257,7 @@ async fn password_page_when_on(
     csrf: CsrfToken,
     user: &SignedIn,
 ) -> Result<Response, WebError> {
-    if !state.auth().two_factor_status(user.user_id).await?.enabled {
+    if !state.auth().two_step_status(user.user_id).await?.enabled {
         return Ok(to_mypage());
     }
     let page = flow.password_page(lang.texts(), Chrome::new(lang, csrf, true), None);

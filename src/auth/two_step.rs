@@ -25,7 +25,7 @@ pub const PENDING_LIFETIME_SECS: i64 = 5 * 60;
 pub const PENDING_MAX_FAILURES: i64 = 5;
 
 /// The keys two-step verification needs, derived from the server key.
-pub(crate) struct TwoFactorKeys {
+pub(crate) struct TwoStepKeys {
     pub sealer: Sealer,
     pub backup_code_key: [u8; 32],
 }
@@ -43,7 +43,7 @@ impl fmt::Debug for TotpSetup {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TwoFactorStatus {
+pub struct TwoStepStatus {
     pub enabled: bool,
     pub backup_codes_left: i64,
 }
@@ -103,14 +103,14 @@ impl AuthService {
         )
     }
 
-    pub async fn two_factor_status(&self, user_id: UserId) -> AuthResult<TwoFactorStatus> {
+    pub async fn two_step_status(&self, user_id: UserId) -> AuthResult<TwoStepStatus> {
         let enabled = self.store.totp_credential(user_id).await?.is_some();
         let backup_codes_left = if enabled {
             self.store.backup_codes_left(user_id).await?
         } else {
             0
         };
-        Ok(TwoFactorStatus {
+        Ok(TwoStepStatus {
             enabled,
             backup_codes_left,
         })
@@ -124,7 +124,7 @@ impl AuthService {
         client: &Client,
     ) -> AuthResult<()> {
         if self.store.totp_credential(user.user_id).await?.is_some() {
-            return Err(AuthError::TwoFactorAlreadyOn);
+            return Err(AuthError::TwoStepAlreadyOn);
         }
         self.recheck_password(user, password, client).await?;
         let mut secret = [0u8; otp::SECRET_BYTES];
@@ -187,7 +187,7 @@ impl AuthService {
         let sealed = self.keys.sealer.seal(&secret, &owner(user.user_id));
         let (codes, hashes) = self.new_backup_codes();
         let (session, rotation) = self.new_rotation(client);
-        let kind = EventKind::TwoFactorEnabled;
+        let kind = EventKind::TwoStepEnabled;
         let event = self.user_event(kind, user, &rotation);
         self.store
             .enable_totp(user.user_id, &sealed, step, &hashes, &rotation, &[event])
@@ -197,7 +197,7 @@ impl AuthService {
         self.recorded(
             kind,
             user.subject(),
-            Some(Notice::TwoFactorEnabled),
+            Some(Notice::TwoStepEnabled),
             rotation.now,
         );
         Ok((codes, session))
@@ -211,22 +211,22 @@ impl AuthService {
         client: &Client,
     ) -> AuthResult<NewSession> {
         if self.store.totp_credential(user.user_id).await?.is_none() {
-            return Err(AuthError::TwoFactorOff);
+            return Err(AuthError::TwoStepOff);
         }
         self.recheck_password(user, password, client).await?;
         let (session, rotation) = self.new_rotation(client);
-        let kind = EventKind::TwoFactorDisabled;
+        let kind = EventKind::TwoStepDisabled;
         let event = self.user_event(kind, user, &rotation);
         if !self
             .store
             .disable_totp(user.user_id, Some(&rotation), &[event])
             .await?
         {
-            return Err(AuthError::TwoFactorOff);
+            return Err(AuthError::TwoStepOff);
         }
         self.sessions.forget_user(user.user_id);
         tracing::info!(user_id = user.user_id, "two-step verification turned off");
-        let notice = Notice::TwoFactorDisabled { by_admin: false };
+        let notice = Notice::TwoStepDisabled { by_admin: false };
         self.recorded(kind, user.subject(), Some(notice), rotation.now);
         Ok(session)
     }
@@ -239,7 +239,7 @@ impl AuthService {
         client: &Client,
     ) -> AuthResult<(Vec<String>, NewSession)> {
         if self.store.totp_credential(user.user_id).await?.is_none() {
-            return Err(AuthError::TwoFactorOff);
+            return Err(AuthError::TwoStepOff);
         }
         self.recheck_password(user, password, client).await?;
         let (codes, hashes) = self.new_backup_codes();
@@ -257,10 +257,10 @@ impl AuthService {
     }
 
     /// For an administrator: turns it off and ends every session of the account.
-    pub async fn reset_two_factor(&self, email: &str) -> AuthResult<()> {
+    pub async fn reset_two_step(&self, email: &str) -> AuthResult<()> {
         let user = self.existing_user(email).await?;
         self.sessions.forget_user(user.id);
-        let kind = EventKind::TwoFactorReset;
+        let kind = EventKind::TwoStepReset;
         let subject = Subject::user(user.id, &user.email);
         let event = self.audit_record(kind, subject, String::new(), &command_line());
         if !self
@@ -268,14 +268,14 @@ impl AuthService {
             .disable_totp(user.id, None, std::slice::from_ref(&event))
             .await?
         {
-            return Err(AuthError::TwoFactorOff);
+            return Err(AuthError::TwoStepOff);
         }
         self.store.clear_throttle(&second_step_key(user.id)).await?;
         tracing::info!(
             user_id = user.id,
             "two-step verification reset by an administrator"
         );
-        let notice = Notice::TwoFactorDisabled { by_admin: true };
+        let notice = Notice::TwoStepDisabled { by_admin: true };
         self.recorded(kind, subject, Some(notice), event.at);
         Ok(())
     }
@@ -415,7 +415,7 @@ impl AuthService {
                         // ends this sign-in.
                         basis: SessionBasis {
                             password_hash: &password_hash,
-                            two_factor: true,
+                            two_step: true,
                         },
                         events: &events,
                         release: (&release_key, self.policy.second_step_throttle),
