@@ -5,7 +5,7 @@
 //! A target that stays ambiguous gets 400. Always an empty body, so that nginx keeps its
 //! upstream connection alive.
 
-use axum::Router;
+use crate::web::routes::Routes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,8 +17,8 @@ use crate::guard::{self, Asked, Verdict};
 use crate::web::WebState;
 use crate::web::paths;
 
-pub fn router() -> Router<WebState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/auth/verify", any(nginx))
         .route("/auth/forward", any(forwarded))
 }

@@ -6,16 +6,14 @@ mod forward_auth;
 mod problem;
 pub mod v1;
 
-use axum::Router;
-
-use crate::web::WebState;
+use crate::web::routes::Routes;
 
 /// The JSON API.
-pub fn router() -> Router<WebState> {
+pub fn router() -> Routes {
     v1::router()
 }
 
 /// `/auth/verify`, served apart from the pages' layers.
-pub fn forward_auth_router() -> Router<WebState> {
+pub fn forward_auth_router() -> Routes {
     forward_auth::router()
 }

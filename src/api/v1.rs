@@ -2,14 +2,15 @@
 //! use-cases, limits and cookie session as the pages; writes need `X-Requested-With`.
 
 use crate::auth::Client;
+use crate::web::routes::Routes;
 
+use axum::Json;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use axum_extra::extract::cookie::CookieJar;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -24,8 +25,8 @@ use crate::web::{WebState, secure_cookies};
 
 const PENDING_PATH: &str = "/api/v1/login";
 
-pub fn router() -> Router<WebState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/api/v1/login", post(login))
         .route("/api/v1/login/totp", post(login_totp))
         .route("/api/v1/login/backup-code", post(login_backup_code))
@@ -36,7 +37,7 @@ pub fn router() -> Router<WebState> {
         .route("/api/v1/2fa/disable", post(disable))
         .route("/api/v1/2fa/backup-codes", post(regenerate))
         .route("/api/v1/openapi.json", get(openapi))
-        .layer(middleware::from_fn(require_csrf_header))
+        .map(|r| r.layer(middleware::from_fn(require_csrf_header)))
 }
 
 /// A cross-site form cannot set this header, and a cross-site script may not without CORS.

@@ -8,6 +8,7 @@ use streams::UntilEnded;
 pub use streams::{OpenStreams, watch as watch_open_streams};
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -21,6 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::auth::target::normalise_host;
 use crate::guard::{self, Verdict};
+use crate::web::routes::OwnPaths;
 use crate::web::{WebState, paths};
 
 /// `[HOST=]http://ADDR`: the app for requests to HOST, or (without HOST) for every path that
@@ -56,31 +58,14 @@ impl FromStr for Upstream {
     }
 }
 
-/// Paths that stay nidan's when one upstream takes everything else.
-const OWN_PATHS: [&str; 11] = [
-    "/login",
-    "/logout",
-    "/mypage",
-    "/setup/",
-    "/static/",
-    "/api/v1/",
-    "/auth/verify",
-    "/auth/forward",
-    "/metrics",
-    "/healthz",
-    "/readyz",
-];
-
-/// With a pages prefix, nidan's own paths are those under it; without, the list above.
-fn is_own_path(prefix: &str, path: &str) -> bool {
-    if !prefix.is_empty() {
-        return paths::is_under(prefix, path);
+/// With a pages prefix, nidan's own paths are those under it; without, those its router
+/// answers.
+fn is_own_path(prefix: &str, own: &OwnPaths, path: &str) -> bool {
+    if prefix.is_empty() {
+        own.contains(path)
+    } else {
+        paths::is_under(prefix, path)
     }
-    OWN_PATHS
-        .iter()
-        .any(|own| path == own.trim_end_matches('/') || path.starts_with(own))
-        || path.starts_with("/login/")
-        || path.starts_with("/mypage/")
 }
 
 pub type HttpClient = Client<HttpConnector, Body>;
@@ -105,6 +90,7 @@ const HOP_BY_HOP: [&str; 9] = [
 fn pick<'a>(
     upstreams: &'a [Upstream],
     prefix: &str,
+    own: &OwnPaths,
     host: &str,
     path: &str,
 ) -> Option<&'a Upstream> {
@@ -115,7 +101,7 @@ fn pick<'a>(
             upstreams
                 .iter()
                 .find(|u| u.host.is_none())
-                .filter(|_| !is_own_path(prefix, path))
+                .filter(|_| !is_own_path(prefix, own, path))
         })
 }
 
@@ -127,7 +113,11 @@ fn own(response: impl IntoResponse) -> Response {
 }
 
 /// Runs before routing: requests for an upstream are checked and passed on; the rest are nidan's.
-pub async fn layer(State(state): State<WebState>, req: Request, next: Next) -> Response {
+pub async fn layer(
+    State((state, own_paths)): State<(WebState, Arc<OwnPaths>)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let settings = state.settings();
     let upstreams = &settings.upstreams;
     let scheme = if settings.public_url.starts_with("https://") {
@@ -155,7 +145,8 @@ pub async fn layer(State(state): State<WebState>, req: Request, next: Next) -> R
     };
     let path = asked.target.path.to_string();
     let prefix = &settings.pages_prefix;
-    let Some(upstream) = pick(upstreams, prefix, &asked.target.host, &path).cloned() else {
+    let Some(upstream) = pick(upstreams, prefix, &own_paths, &asked.target.host, &path).cloned()
+    else {
         return next.run(req).await;
     };
     let user = match guard::verdict(&state, req.headers(), &asked.target).await {
@@ -409,9 +400,16 @@ mod tests {
         );
         assert!("cam=ftp://x".parse::<Upstream>().is_err());
         let list = vec![cam.clone(), all.clone()];
-        assert_eq!(pick(&list, "", "cam.example.home", "/login"), Some(&cam));
-        assert_eq!(pick(&list, "", "other", "/live"), Some(&all));
-        assert_eq!(pick(&list, "", "other", "/"), Some(&all));
+        let own_paths = crate::web::own_paths();
+        let pick = |list: &[Upstream], prefix: &str, host: &str, path: &str| {
+            pick(list, prefix, &own_paths, host, path).cloned()
+        };
+        assert_eq!(
+            pick(&list, "", "cam.example.home", "/login"),
+            Some(cam.clone())
+        );
+        assert_eq!(pick(&list, "", "other", "/live"), Some(all.clone()));
+        assert_eq!(pick(&list, "", "other", "/"), Some(all.clone()));
         for own in [
             "/login",
             "/login/2fa",
@@ -422,15 +420,33 @@ mod tests {
             "/healthz",
             "/metrics",
             "/auth/forward",
+            "/setup/a-token",
+            "/logout",
         ] {
             assert_eq!(pick(&list, "", "other", own), None, "{own}");
             // Under a pages prefix those are the app's, and the prefix is nidan's.
-            assert_eq!(pick(&list, "/.nidan", "other", own), Some(&all), "{own}");
+            assert_eq!(
+                pick(&list, "/.nidan", "other", own),
+                Some(all.clone()),
+                "{own}"
+            );
             let prefixed = format!("/.nidan{own}");
             assert_eq!(pick(&list, "/.nidan", "other", &prefixed), None, "{own}");
         }
         assert_eq!(pick(&list, "/.nidan", "other", "/.nidan"), None);
-        assert_eq!(pick(&list, "/.nidan", "other", "/.nidanx"), Some(&all));
+        assert_eq!(
+            pick(&list, "/.nidan", "other", "/.nidanx"),
+            Some(all.clone())
+        );
+        // What nidan's router does not answer is the app's, even beside nidan's paths.
+        for app in [
+            "/mypage/recordings",
+            "/login/",
+            "/api/events",
+            "/static/app.js",
+        ] {
+            assert_eq!(pick(&list, "", "other", app), Some(all.clone()), "{app}");
+        }
     }
 
     #[test]

@@ -21,8 +21,8 @@ async fn exposition(auth: &AuthService) -> Result<Response, WebError> {
 }
 
 /// On the main listener (the default).
-pub fn route() -> Router<WebState> {
-    Router::new().route(
+pub fn route() -> super::routes::Routes {
+    super::routes::Routes::new().route(
         "/metrics",
         get(|State(state): State<WebState>| async move { exposition(state.auth()).await }),
     )

@@ -11,6 +11,7 @@ mod pages;
 pub mod paths;
 pub mod qr;
 mod request_id;
+pub mod routes;
 mod same_origin;
 pub mod session;
 
@@ -34,6 +35,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::access::AccessRules;
 use crate::auth::{AuthService, redirect};
 use crate::crypto::ServerKey;
+use routes::Routes;
 
 pub use error::WebError;
 pub use i18n::Lang;
@@ -122,6 +124,16 @@ impl WebState {
     }
 }
 
+/// What the main router answers with metrics on it, for tests of the built-in proxy.
+#[cfg(test)]
+pub(crate) fn own_paths() -> routes::OwnPaths {
+    let mut own = pages::router().into_parts().1;
+    own.extend(crate::api::router().into_parts().1);
+    own.extend(crate::api::forward_auth_router().into_parts().1);
+    own.extend(metrics::route().into_parts().1);
+    own
+}
+
 /// `/metrics` alone, for its own listener.
 pub fn metrics_router(auth: AuthService) -> Router {
     metrics::router(auth)
@@ -131,19 +143,25 @@ pub fn metrics_router(auth: AuthService) -> Router {
 /// neither (the JSON API), and `forward_auth`, which skips everything only pages need.
 pub fn router(
     state: WebState,
-    extra: Router<WebState>,
-    forward_auth: Router<WebState>,
+    extra: Routes,
+    forward_auth: Routes,
     request_timeout: Duration,
 ) -> Router {
-    let pages = Router::new()
-        .merge(pages::router())
+    let (pages, mut own_paths) = pages::router().into_parts();
+    let (extra, extra_paths) = extra.into_parts();
+    let (forward_auth, forward_auth_paths) = forward_auth.into_parts();
+    own_paths.extend(extra_paths);
+    own_paths.extend(forward_auth_paths);
+    let pages = pages
         .fallback(|| async { WebError::NotFound })
         .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(middleware::from_fn(i18n::negotiate))
         .merge(extra);
     let pages = pages.layer(middleware::from_fn(same_origin::refuse_scripts));
     let pages = if state.settings().metrics_on_main_listener {
-        pages.merge(metrics::route())
+        let (metrics, metrics_paths) = metrics::route().into_parts();
+        own_paths.extend(metrics_paths);
+        pages.merge(metrics)
     } else {
         pages
     };
@@ -192,7 +210,7 @@ pub fn router(
         app
     } else {
         app.layer(middleware::from_fn_with_state(
-            state.clone(),
+            (state.clone(), Arc::new(own_paths)),
             crate::gateway::layer,
         ))
     };

@@ -1,17 +1,17 @@
 //! For load balancers and orchestrators: `/healthz` (the process answers) and `/readyz`
 //! (the database answers and its schema is current).
 
+use crate::web::routes::Routes;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 
 use crate::web::WebState;
 
-pub fn router() -> Router<WebState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
 }

@@ -1,15 +1,15 @@
+use crate::web::routes::Routes;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::routing::get;
 
 use super::Chrome;
+use crate::web::Lang;
 use crate::web::csrf::CsrfToken;
 use crate::web::session::CurrentUser;
-use crate::web::{Lang, WebState};
 
-pub fn router() -> Router<WebState> {
-    Router::new().route("/", get(show))
+pub fn router() -> Routes {
+    Routes::new().route("/", get(show))
 }
 
 /// The protected landing page: the viewer.

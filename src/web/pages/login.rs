@@ -1,7 +1,7 @@
 use crate::auth::Client;
+use crate::web::routes::Routes;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -17,8 +17,8 @@ use crate::web::paths;
 use crate::web::session::{MaybeUser, local_path, pending_cookie, with_session};
 use crate::web::{Lang, WebError, WebState};
 
-pub fn router() -> Router<WebState> {
-    Router::new().route("/login", get(show).post(submit))
+pub fn router() -> Routes {
+    Routes::new().route("/login", get(show).post(submit))
 }
 
 #[derive(Deserialize, Default)]

@@ -1,5 +1,5 @@
 use crate::auth::Client;
-use axum::Router;
+use crate::web::routes::Routes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
@@ -9,8 +9,8 @@ use crate::web::paths;
 use crate::web::session::{session_removal, session_token};
 use crate::web::{WebError, WebState};
 
-pub fn router() -> Router<WebState> {
-    Router::new().route("/logout", post(sign_out))
+pub fn router() -> Routes {
+    Routes::new().route("/logout", post(sign_out))
 }
 
 async fn sign_out(

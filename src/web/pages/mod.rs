@@ -10,16 +10,16 @@ mod setup;
 mod static_files;
 mod two_step_settings;
 
-use axum::Router;
+use crate::web::routes::Routes;
 use axum::http::StatusCode;
 
+use super::WebError;
 use super::csrf::CsrfToken;
 use super::i18n::{Lang, Texts, attempts_left, minutes};
-use super::{WebError, WebState};
 use crate::auth::AuthError;
 
-pub fn router() -> Router<WebState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .merge(health::router())
         .merge(home::router())
         .merge(login::router())

@@ -1,6 +1,6 @@
+use crate::web::routes::Routes;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -18,8 +18,8 @@ use crate::web::{Lang, WebError, WebState};
 /// How many events マイページ shows.
 const RECENT_EVENTS: i64 = 10;
 
-pub fn router() -> Router<WebState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/mypage", get(show))
         .route("/mypage/sessions/end", post(end_session))
 }

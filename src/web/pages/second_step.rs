@@ -1,9 +1,9 @@
 //! The second step at sign-in: `/login/2fa` (code from the app) and `/login/backup`.
 
 use crate::auth::Client;
+use crate::web::routes::Routes;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -20,8 +20,8 @@ use crate::web::paths;
 use crate::web::session::{pending_removal, pending_token, with_session};
 use crate::web::{Lang, WebError, WebState};
 
-pub fn router() -> Router<WebState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/login/2fa", get(show_code).post(submit_code))
         .route("/login/backup", get(show_backup).post(submit_backup))
 }

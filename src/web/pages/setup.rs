@@ -1,9 +1,9 @@
 //! First start: `/setup/<token>` creates the first administrator.
 
 use crate::auth::Client;
+use crate::web::routes::Routes;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,8 +19,8 @@ use crate::web::paths;
 use crate::web::session::with_session;
 use crate::web::{Lang, WebError, WebState};
 
-pub fn router() -> Router<WebState> {
-    Router::new().route("/setup/{token}", get(show).post(submit))
+pub fn router() -> Routes {
+    Routes::new().route("/setup/{token}", get(show).post(submit))
 }
 
 #[derive(Deserialize, Default)]

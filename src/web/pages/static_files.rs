@@ -1,14 +1,12 @@
-use axum::Router;
+use crate::web::routes::Routes;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::web::WebState;
-
 const STYLE: &str = include_str!("../../../static/style.css");
 
-pub fn router() -> Router<WebState> {
-    Router::new().route("/static/style.css", get(style))
+pub fn router() -> Routes {
+    Routes::new().route("/static/style.css", get(style))
 }
 
 async fn style() -> impl IntoResponse {

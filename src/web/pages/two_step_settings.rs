@@ -2,10 +2,10 @@
 //! Each change asks for the password again, as the manual does.
 
 use crate::auth::Client;
+use crate::web::routes::Routes;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -25,8 +25,8 @@ use crate::web::paths;
 use crate::web::session::{CurrentUser, with_session};
 use crate::web::{Lang, WebError, WebState, qr};
 
-pub fn router() -> Router<WebState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/mypage/2fa/setup", get(show_setup).post(submit_setup))
         .route(
             "/mypage/2fa/disable",
