@@ -127,7 +127,7 @@ impl App {
             cookie_domain: config.cookie_domain.clone(),
             allowed_redirect_domains: config.allowed_redirect_domains.clone(),
             access: config.access.clone(),
-            upstreams: config.upstreams.clone(),
+            app_at_root: config.upstreams.iter().any(|u| u.host.is_none()),
             trusted_proxies: config.trusted_proxies.clone(),
             metrics_on_main_listener: metrics_listener.is_none(),
             pages_prefix: config.pages_prefix.as_str().into(),
@@ -148,9 +148,11 @@ impl App {
             }));
         }
         let state = web::WebState::new(auth, &key, settings);
-        if !config.upstreams.is_empty() {
+        let gateway = (!config.upstreams.is_empty())
+            .then(|| Arc::new(crate::gateway::Gateway::new(config.upstreams.clone())));
+        if let Some(gateway) = &gateway {
             background.push(tokio::spawn(crate::gateway::watch_open_streams(
-                state.open_streams().clone(),
+                gateway.open_streams().clone(),
                 state.auth().clone(),
                 config.stream_check_interval,
             )));
@@ -160,6 +162,10 @@ impl App {
             api::router(),
             api::forward_auth_router(),
             config.request_timeout,
+            |routes, state, own| match &gateway {
+                Some(gateway) => gateway.in_front_of(routes, state, own),
+                None => routes,
+            },
         );
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
         let mut limits = config.connections.clone();

@@ -10,6 +10,7 @@ pub use streams::{OpenStreams, watch as watch_open_streams};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::uri::{Authority, Scheme};
@@ -68,10 +69,40 @@ fn is_own_path(prefix: &str, own: &OwnPaths, path: &str) -> bool {
     }
 }
 
-pub type HttpClient = Client<HttpConnector, Body>;
+type HttpClient = Client<HttpConnector, Body>;
 
-pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
+/// The built-in proxy: its apps, its HTTP client, and the streams it holds open by session.
+pub struct Gateway {
+    upstreams: Vec<Upstream>,
+    client: HttpClient,
+    open_streams: Arc<OpenStreams>,
+}
+
+impl Gateway {
+    pub fn new(upstreams: Vec<Upstream>) -> Self {
+        Self {
+            upstreams,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            open_streams: Arc::default(),
+        }
+    }
+
+    /// For the watcher that ends a session's streams (`watch_open_streams`).
+    pub fn open_streams(&self) -> &Arc<OpenStreams> {
+        &self.open_streams
+    }
+
+    /// `routes` with the proxy in front: what is for an app goes there, the rest (nidan's
+    /// `own` paths and, with a pages prefix, everything under it) to `routes`.
+    pub fn in_front_of(
+        self: &Arc<Self>,
+        routes: Router<WebState>,
+        state: &WebState,
+        own: OwnPaths,
+    ) -> Router<WebState> {
+        let layer_state = (state.clone(), self.clone(), Arc::new(own));
+        routes.layer(axum::middleware::from_fn_with_state(layer_state, layer))
+    }
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) stay on their own hop.
@@ -113,13 +144,13 @@ fn own(response: impl IntoResponse) -> Response {
 }
 
 /// Runs before routing: requests for an upstream are checked and passed on; the rest are nidan's.
-pub async fn layer(
-    State((state, own_paths)): State<(WebState, Arc<OwnPaths>)>,
+async fn layer(
+    State((state, gateway, own_paths)): State<(WebState, Arc<Gateway>, Arc<OwnPaths>)>,
     req: Request,
     next: Next,
 ) -> Response {
     let settings = state.settings();
-    let upstreams = &settings.upstreams;
+    let upstreams = &gateway.upstreams;
     let scheme = if settings.public_url.starts_with("https://") {
         "https"
     } else {
@@ -178,7 +209,7 @@ pub async fn layer(
             return own(StatusCode::SERVICE_UNAVAILABLE);
         }
     };
-    forward(&state, &upstream, req, user.as_ref(), &path, scheme).await
+    forward(&gateway, &upstream, req, user.as_ref(), &path, scheme).await
 }
 
 /// The Cookie header without any of nidan's cookies, read the way nidan reads them.
@@ -268,7 +299,7 @@ fn drop_client_claims(headers: &mut HeaderMap) {
 }
 
 async fn forward(
-    state: &WebState,
+    gateway: &Gateway,
     upstream: &Upstream,
     mut req: Request,
     user: Option<&crate::auth::SignedIn>,
@@ -285,10 +316,10 @@ async fn forward(
         .get::<crate::listener::ConnectionSlot>()
         .cloned();
     // What either side sends lasts only as long as the session it was asked for under.
-    let held = user.map(|u| state.open_streams().hold(u.token_hash));
+    let held = user.map(|u| gateway.open_streams.hold(u.token_hash));
     // Most requests (GET, an upgrade) have no body: nothing to hold.
     if let Some(u) = user.filter(|_| !hyper::body::Body::is_end_stream(req.body())) {
-        let upload = state.open_streams().hold(u.token_hash);
+        let upload = gateway.open_streams.hold(u.token_hash);
         req = req.map(|body| Body::new(UntilEnded::new(body, upload)));
     }
     // The app gets the path the rules were applied to, never a second reading of it.
@@ -336,7 +367,7 @@ async fn forward(
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
 
-    let mut response = match state.proxy_client().request(req).await {
+    let mut response = match gateway.client.request(req).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "upstream unreachable");

@@ -50,8 +50,8 @@ pub struct WebSettings {
     pub cookie_domain: Option<String>,
     pub allowed_redirect_domains: Vec<String>,
     pub access: AccessRules,
-    /// The built-in proxy's apps.
-    pub upstreams: Vec<crate::gateway::Upstream>,
+    /// Whether one app of the built-in proxy takes every path that is not nidan's.
+    pub app_at_root: bool,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Whether `/metrics` is served here (no `--metrics-listen`).
@@ -68,8 +68,6 @@ struct Inner {
     csrf_key: [u8; 32],
     secure_cookies: bool,
     settings: WebSettings,
-    proxy_client: crate::gateway::HttpClient,
-    open_streams: Arc<crate::gateway::OpenStreams>,
     request_ids: request_id::RequestIds,
 }
 
@@ -80,8 +78,6 @@ impl WebState {
             csrf_key: key.derive("csrf"),
             secure_cookies: settings.public_url.starts_with("https://"),
             settings,
-            proxy_client: crate::gateway::client(),
-            open_streams: Arc::default(),
             request_ids: request_id::RequestIds::new(),
         }))
     }
@@ -98,15 +94,6 @@ impl WebState {
         &self.0.request_ids
     }
 
-    pub fn proxy_client(&self) -> &crate::gateway::HttpClient {
-        &self.0.proxy_client
-    }
-
-    /// The built-in proxy's streams and tunnels, by session.
-    pub fn open_streams(&self) -> &Arc<crate::gateway::OpenStreams> {
-        &self.0.open_streams
-    }
-
     /// Where to go after sign-in: an allowed `rd`, else a local `next`, else the front of
     /// the site ([`Self::home`]).
     pub fn destination(&self, next: &str, rd: &str) -> String {
@@ -116,7 +103,7 @@ impl WebState {
 
     /// The front of the site: the app when one upstream takes every path, else nidan's home.
     pub fn home(&self) -> String {
-        if self.0.settings.upstreams.iter().any(|u| u.host.is_none()) {
+        if self.0.settings.app_at_root {
             "/".to_owned()
         } else {
             paths::to("/")
@@ -146,6 +133,9 @@ pub fn router(
     extra: Routes,
     forward_auth: Routes,
     request_timeout: Duration,
+    // What goes in front of nidan's routes, told which paths they answer: the built-in
+    // proxy, or nothing.
+    in_front: impl FnOnce(Router<WebState>, &WebState, routes::OwnPaths) -> Router<WebState>,
 ) -> Router {
     let (pages, mut own_paths) = pages::router().into_parts();
     let (extra, extra_paths) = extra.into_parts();
@@ -206,14 +196,7 @@ pub fn router(
     };
     // Outermost: the guarded app's requests and responses pass untouched by nidan's
     // headers, body limit and timeout (live streams never end).
-    let app = if state.settings().upstreams.is_empty() {
-        app
-    } else {
-        app.layer(middleware::from_fn_with_state(
-            (state.clone(), Arc::new(own_paths)),
-            crate::gateway::layer,
-        ))
-    };
+    let app = in_front(app, &state, own_paths);
     // Outside the built-in proxy too: every reader of nidan's cookies sees them once or not at all.
     app.layer(middleware::from_fn(session::drop_repeated_cookies))
         .layer(middleware::from_fn_with_state(
