@@ -467,14 +467,17 @@ async fn audit(store_args: StoreArgs, args: AuditArgs) -> anyhow::Result<()> {
         writeln!(out, "{}", header.trim_end())?;
     }
     for e in events {
+        // An event of a kind this version does not know keeps its name in the detail.
+        let kind = e.kind.map_or("unknown", nidan::auth::EventKind::as_str);
+        let detail = e.detail.to_stored();
         if args.json {
             let line = serde_json::json!({
                 "at": e.at,
                 "time": format_utc(e.at),
                 "email": e.email,
                 "user_id": e.user_id,
-                "event": e.kind,
-                "detail": e.detail,
+                "event": kind,
+                "detail": detail,
                 "ip": e.origin.ip,
                 "user_agent": e.origin.user_agent,
             });
@@ -489,10 +492,10 @@ async fn audit(store_args: StoreArgs, args: AuditArgs) -> anyhow::Result<()> {
             };
             let line = row(
                 &format_utc_seconds(e.at),
-                &e.kind,
+                kind,
                 &e.email,
                 &or_dash(&e.origin.ip),
-                &or_dash(&e.detail),
+                &or_dash(&detail),
                 &or_dash(&e.origin.user_agent),
             );
             writeln!(out, "{}", line.trim_end())?;

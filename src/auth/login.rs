@@ -3,7 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::audit::{EventKind, Subject};
+use super::audit::{EventDetail, EventKind, Step, Subject};
 use super::notify::Notice;
 use super::password_policy::could_be_a_password;
 use super::throttle::PasswordAttempt;
@@ -57,7 +57,9 @@ impl AuthService {
                     id: user.as_ref().map(|u| u.id),
                     email: &email,
                 };
-                return Err(self.password_failed(subject, &counted, &origin, "").await?);
+                return Err(self
+                    .password_failed(subject, &counted, &origin, EventDetail::None)
+                    .await?);
             }
         };
         self.password_right(&counted).await?;
@@ -67,7 +69,7 @@ impl AuthService {
             self.record(
                 EventKind::PasswordAccepted,
                 subject(),
-                String::new(),
+                EventDetail::None,
                 &origin,
                 None,
             )
@@ -80,7 +82,8 @@ impl AuthService {
             two_step: false,
         };
         // The session and its audit event in one transaction: both or neither.
-        let signed_in = self.audit_record(EventKind::SignInOk, subject(), String::new(), &origin);
+        let signed_in =
+            self.audit_record(EventKind::SignInOk, subject(), EventDetail::None, &origin);
         let Some(session) = self
             .start_session(
                 user.id,
@@ -113,24 +116,18 @@ impl AuthService {
         subject: Subject<'_>,
         attempt: &PasswordAttempt,
         origin: &crate::store::Origin,
-        detail: &str,
+        detail: EventDetail,
     ) -> AuthResult<AuthError> {
         let (until, account_locked_now) = self.password_wrong(attempt);
         let email = subject.email;
         let id = subject.id;
-        self.record(
-            EventKind::SignInFailed,
-            subject,
-            detail.to_owned(),
-            origin,
-            None,
-        )
-        .await?;
+        self.record(EventKind::SignInFailed, subject, detail, origin, None)
+            .await?;
         if let (Some(until), true) = (until, account_locked_now) {
             self.record(
                 EventKind::Locked,
                 Subject { id, email },
-                "sign-in".to_owned(),
+                EventDetail::LockOn(Step::SignIn),
                 origin,
                 Some(Notice::Locked { until }),
             )

@@ -24,7 +24,7 @@ use crate::crypto::{PasswordHasher, Sealer, ServerKey};
 use crate::store::{Store, ThrottleRule};
 
 pub use accounts::UserSummary;
-pub use audit::{EventKind, SessionView};
+pub use audit::{EventDetail, EventKind, SessionView};
 pub use client::Client;
 pub use email::normalise_email;
 pub use error::AuthError;

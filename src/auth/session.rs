@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::audit::{EventKind, Subject};
+use super::audit::{EventDetail, EventKind, Subject};
 use super::notify::Notice;
 use super::{AuthResult, AuthService, Client};
 use crate::clock::UnixTime;
@@ -196,7 +196,7 @@ impl AuthService {
         };
         let kind = EventKind::SignedOut;
         let subject = Subject::user(record.user_id, &record.email);
-        let event = self.audit_record(kind, subject, String::new(), &client.origin());
+        let event = self.audit_record(kind, subject, EventDetail::None, &client.origin());
         if self.store.delete_session(&hash, &[event]).await? {
             self.recorded(kind, subject, None, self.now());
         }

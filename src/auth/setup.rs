@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 
-use super::audit::{EventKind, Subject};
+use super::audit::{EventDetail, EventKind, Subject};
 use super::{AuthError, AuthResult, AuthService, Client, NewSession};
 use crate::crypto::{new_token, token_hash};
 use crate::store::SessionRotation;
@@ -47,7 +47,7 @@ impl AuthService {
         // The account, its session and the event in one transaction; the store fills in
         // the new account's id.
         let kind = EventKind::AccountCreated;
-        let detail = "first administrator".to_owned();
+        let detail = EventDetail::FirstAdministrator;
         let event = self.audit_record(
             kind,
             Subject {

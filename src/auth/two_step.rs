@@ -6,7 +6,7 @@ use std::fmt;
 use rand::rngs::OsRng;
 use secrecy::SecretString;
 
-use super::audit::{EventKind, Subject};
+use super::audit::{EventDetail, EventKind, Factor, Step, Subject};
 use super::client::command_line;
 use super::notify::Notice;
 use super::{AuthError, AuthResult, AuthService, Client, NewSession, SignedIn};
@@ -94,7 +94,7 @@ impl AuthService {
         let origin = client.origin();
         Err(
             match self
-                .password_failed(subject, &counted, &origin, "password asked again")
+                .password_failed(subject, &counted, &origin, EventDetail::PasswordAskedAgain)
                 .await?
             {
                 AuthError::WrongCredentials => AuthError::WrongPassword,
@@ -262,7 +262,7 @@ impl AuthService {
         self.sessions.forget_user(user.id);
         let kind = EventKind::TwoStepReset;
         let subject = Subject::user(user.id, &user.email);
-        let event = self.audit_record(kind, subject, String::new(), &command_line());
+        let event = self.audit_record(kind, subject, EventDetail::None, &command_line());
         if !self
             .store
             .disable_totp(user.id, None, std::slice::from_ref(&event))
@@ -355,8 +355,8 @@ impl AuthService {
         let subject = || Subject::user(user_id, &email);
         let origin = client.origin();
         let factor_name = match factor {
-            SecondFactor::Totp => "app code",
-            SecondFactor::BackupCode => "backup code",
+            SecondFactor::Totp => Factor::AppCode,
+            SecondFactor::BackupCode => Factor::BackupCode,
         };
         // The format is checked first: a typo is no guess and costs no attempt.
         let code = match factor {
@@ -386,14 +386,14 @@ impl AuthService {
             let mut events = vec![self.audit_record(
                 EventKind::SecondStepOk,
                 subject(),
-                factor_name.to_owned(),
+                EventDetail::Factor(factor_name),
                 &origin,
             )];
             if let Some(left) = left {
                 events.push(self.audit_record(
                     EventKind::BackupCodeUsed,
                     subject(),
-                    format!("{left} left"),
+                    EventDetail::BackupCodesLeft(left),
                     &origin,
                 ));
             }
@@ -467,7 +467,7 @@ impl AuthService {
         &self,
         pending: &TokenHash,
         subject: Subject<'_>,
-        factor_name: &str,
+        factor_name: Factor,
         origin: &crate::store::Origin,
         failures: i64,
         account: ThrottleState,
@@ -476,7 +476,7 @@ impl AuthService {
         self.record(
             EventKind::SecondStepFailed,
             subject,
-            factor_name.to_owned(),
+            EventDetail::Factor(factor_name),
             origin,
             None,
         )
@@ -488,7 +488,7 @@ impl AuthService {
             self.record(
                 EventKind::Locked,
                 subject,
-                "second step".to_owned(),
+                EventDetail::LockOn(Step::SecondStep),
                 origin,
                 Some(Notice::Locked { until }),
             )
@@ -585,7 +585,7 @@ impl AuthService {
         user: &SignedIn,
         rotation: &SessionRotation,
     ) -> crate::store::AuditRecord {
-        self.audit_record(kind, user.subject(), String::new(), &rotation.origin)
+        self.audit_record(kind, user.subject(), EventDetail::None, &rotation.origin)
     }
 
     /// A renewed session for this browser; it keeps its device cookie.

@@ -1,5 +1,6 @@
 //! Storage: the traits `auth` speaks to, and one module per backend. All SQL lives below here.
 
+pub mod event;
 mod postgres;
 mod reachability;
 mod sql;
@@ -274,8 +275,10 @@ pub struct AuditRecord {
     /// `None` when no account matched (a sign-in with an unknown address).
     pub user_id: Option<UserId>,
     pub email: String,
-    pub kind: String,
-    pub detail: String,
+    /// `None` for a kind stored by another version and unknown to this one: its name and
+    /// detail are then in `EventDetail::Other`.
+    pub kind: Option<event::EventKind>,
+    pub detail: event::EventDetail,
     pub origin: Origin,
 }
 

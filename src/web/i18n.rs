@@ -419,9 +419,9 @@ pub static EN: Texts = Texts {
 
 /// After a backup-code sign-in: how many codes are left.
 /// The audit event as マイページ names it.
-pub fn event_label(lang: Lang, kind: &str) -> &'static str {
+pub fn event_label(lang: Lang, kind: Option<crate::auth::EventKind>) -> &'static str {
     use crate::auth::EventKind as K;
-    let Some(kind) = K::parse(kind) else {
+    let Some(kind) = kind else {
         return match lang {
             Lang::Ja => "その他",
             Lang::En => "Other",

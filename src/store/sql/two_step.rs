@@ -63,6 +63,14 @@ macro_rules! two_step_statements {
             .await?)
         }
 
+        /// An event's detail as stored, read back; an unknown kind keeps its name in it.
+        fn stored_detail(kind: &str, detail: &str) -> event::EventDetail {
+            match event::EventKind::parse(kind) {
+                Some(known) => event::EventDetail::from_stored(Some(known), detail),
+                None => event::EventDetail::Other(format!("{kind} {detail}").trim().to_owned()),
+            }
+        }
+
         async fn append_audit<'e, E>(executor: E, record: &AuditRecord) -> StoreResult<()>
         where
             E: sqlx::Executor<'e, Database = $Db>,
@@ -74,8 +82,8 @@ macro_rules! two_step_statements {
             .bind(record.at)
             .bind(record.user_id)
             .bind(&record.email)
-            .bind(&record.kind)
-            .bind(&record.detail)
+            .bind(record.kind.map_or("", event::EventKind::as_str))
+            .bind(record.detail.to_stored())
             .bind(&record.origin.ip)
             .bind(&record.origin.user_agent)
             .execute(executor)
@@ -441,8 +449,8 @@ macro_rules! two_step_statements {
                         at: r.get(0),
                         user_id: r.get(1),
                         email: r.get(2),
-                        kind: r.get(3),
-                        detail: r.get(4),
+                        kind: event::EventKind::parse(r.get(3)),
+                        detail: stored_detail(r.get(3), r.get(4)),
                         origin: Origin {
                             ip: r.get(5),
                             user_agent: r.get(6),

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::Chrome;
-use crate::auth::{AuthError, Client};
+use crate::auth::{AuthError, Client, EventDetail};
 use crate::clock::format_utc;
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
@@ -86,8 +86,8 @@ async fn show(
         .into_iter()
         .map(|e| ActivityRow {
             time: format_utc(e.at),
-            label: event_label(lang, &e.kind),
-            detail: page_detail(lang, &e.kind, &e.detail),
+            label: event_label(lang, e.kind),
+            detail: page_detail(lang, &e.detail),
             ip: e.origin.ip,
         })
         .collect();
@@ -116,16 +116,12 @@ async fn show(
     })
 }
 
-/// The stored detail is English for the log; the page shows only what reads well in
-/// either language: how many backup codes are left.
-fn page_detail(lang: Lang, kind: &str, detail: &str) -> String {
-    if kind != crate::auth::EventKind::BackupCodeUsed.as_str() {
-        return String::new();
-    }
-    match detail.split(' ').next().and_then(|n| n.parse::<i64>().ok()) {
-        Some(n) if lang == Lang::Ja => format!("残り{n}個"),
-        Some(n) => format!("{n} left"),
-        None => String::new(),
+/// The page shows only what reads well in either language: how many backup codes are left.
+fn page_detail(lang: Lang, detail: &EventDetail) -> String {
+    match (detail, lang) {
+        (EventDetail::BackupCodesLeft(n), Lang::Ja) => format!("残り{n}個"),
+        (EventDetail::BackupCodesLeft(n), Lang::En) => format!("{n} left"),
+        _ => String::new(),
     }
 }
 
