@@ -89,7 +89,7 @@ async fn main() {
             for (id, sealed, token_hash) in &lines.rows {
                 sqlx::query("INSERT INTO totp_credentials (user_id, sealed_secret, last_used_step, enabled_at) VALUES (?1, ?2, 0, ?3)")
                     .bind(id).bind(sealed).bind(now).execute(&mut *tx).await.expect("credential");
-                sqlx::query("INSERT INTO pending_logins (token_hash, user_id, created_at, expires_at, failures, next) VALUES (?1, ?2, ?3, ?4, 0, '/')")
+                sqlx::query("INSERT INTO pending_logins (token_hash, user_id, created_at, expires_at, failures, next, password_hash) SELECT ?1, ?2, ?3, ?4, 0, '/', password_hash FROM users WHERE id = ?2")
                     .bind(token_hash).bind(id).bind(now).bind(now + 300).execute(&mut *tx).await.expect("pending");
             }
             tx.commit().await.expect("commit");
@@ -111,7 +111,7 @@ async fn main() {
             for (id, sealed, token_hash) in &lines.rows {
                 sqlx::query("INSERT INTO totp_credentials (user_id, sealed_secret, last_used_step, enabled_at) VALUES ($1, $2, 0, $3)")
                     .bind(id).bind(sealed).bind(now).execute(&mut *tx).await.expect("credential");
-                sqlx::query("INSERT INTO pending_logins (token_hash, user_id, created_at, expires_at, failures, next) VALUES ($1, $2, $3, $4, 0, '/')")
+                sqlx::query("INSERT INTO pending_logins (token_hash, user_id, created_at, expires_at, failures, next, password_hash) SELECT $1, $2, $3, $4, 0, '/', password_hash FROM users WHERE id = $2")
                     .bind(token_hash).bind(id).bind(now).bind(now + 300).execute(&mut *tx).await.expect("pending");
             }
             tx.commit().await.expect("commit");

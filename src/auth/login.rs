@@ -74,7 +74,13 @@ impl AuthService {
                 None,
             )
             .await?;
-            let pending_token = self.start_pending_login(user.id, &attempt.next).await?;
+            // A password changed while it was being checked proves nothing.
+            let Some(pending_token) = self
+                .start_pending_login(user.id, &attempt.next, &user.password_hash)
+                .await?
+            else {
+                return Err(AuthError::WrongCredentials);
+            };
             return Ok(LoginOutcome::SecondStepRequired { pending_token });
         }
         let basis = SessionBasis {
@@ -97,10 +103,11 @@ impl AuthService {
             // Changed while the password was checked: two-step verification just turned
             // on asks for its code; a new password means this one is wrong now.
             return match self.store.user_by_id(user.id).await? {
-                Some(now) if now.password_hash == user.password_hash && now.totp_enabled => {
-                    let pending_token = self.start_pending_login(user.id, &attempt.next).await?;
-                    Ok(LoginOutcome::SecondStepRequired { pending_token })
-                }
+                Some(now) if now.password_hash == user.password_hash && now.totp_enabled => self
+                    .start_pending_login(user.id, &attempt.next, &user.password_hash)
+                    .await?
+                    .map(|pending_token| LoginOutcome::SecondStepRequired { pending_token })
+                    .ok_or(AuthError::WrongCredentials),
                 _ => Err(AuthError::WrongCredentials),
             };
         };

@@ -297,17 +297,21 @@ impl AuthService {
 
     /// The password was right and the account has two-step verification: a pending
     /// sign-in, bound to its own cookie, that opens nothing but the code pages.
+    /// `None` when the password changed since it was checked.
     pub(crate) async fn start_pending_login(
         &self,
         user_id: UserId,
         next: &str,
-    ) -> AuthResult<String> {
+        checked_password_hash: &str,
+    ) -> AuthResult<Option<String>> {
         let now = self.now();
         let (token, hash) = new_token();
-        self.store
-            .insert_pending_login(&hash, user_id, now, now + PENDING_LIFETIME_SECS, next)
+        let expires_at = now + PENDING_LIFETIME_SECS;
+        let stored = self
+            .store
+            .insert_pending_login(&hash, user_id, now, expires_at, next, checked_password_hash)
             .await?;
-        Ok(token)
+        Ok(stored.then_some(token))
     }
 
     /// Whether the code pages may be shown for this pending-sign-in cookie.

@@ -483,6 +483,8 @@ pub trait TwoStepStore {
     ) -> StoreResult<bool>;
     async fn backup_codes_left(&self, user_id: UserId) -> StoreResult<i64>;
 
+    /// Stores a sign-in waiting for its code, bound to the password it proved: only while
+    /// the account still has that password (`false`, nothing stored, otherwise).
     async fn insert_pending_login(
         &self,
         token: &TokenHash,
@@ -490,7 +492,8 @@ pub trait TwoStepStore {
         now: UnixTime,
         expires_at: UnixTime,
         next: &str,
-    ) -> StoreResult<()>;
+        password_hash: &str,
+    ) -> StoreResult<bool>;
     async fn pending_login(&self, token: &TokenHash) -> StoreResult<Option<PendingLogin>>;
     /// In one read, what a second step starts from: the pending sign-in, its account, the
     /// app's credential, and whether `device` (a presented device cookie's hash) is one the
@@ -531,6 +534,7 @@ pub enum FactorClaim<'a> {
 pub struct SecondStepBasis {
     pub pending: PendingLogin,
     pub email: String,
+    /// The password the pending sign-in proved (not the account's password now).
     pub password_hash: String,
     /// `None` when two-step verification is off (turned off since the password step).
     pub totp: Option<TotpCredential>,

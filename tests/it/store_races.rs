@@ -116,10 +116,20 @@ async fn a_backup_code_is_spent_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pending_sign_in_is_taken_exactly_once() {
     let (_dir, store, user) = store_with_totp_user().await;
-    store
-        .insert_pending_login(&[7; 32], user, 1_000, 1_300, "/")
-        .await
-        .unwrap();
+    let checked = "$argon2id$unused";
+    assert!(
+        !store
+            .insert_pending_login(&[8; 32], user, 1_000, 1_300, "/", "$argon2id$another")
+            .await
+            .unwrap(),
+        "a password the account no longer has proves nothing"
+    );
+    assert!(
+        store
+            .insert_pending_login(&[7; 32], user, 1_000, 1_300, "/", checked)
+            .await
+            .unwrap()
+    );
     let wins = race(20, || {
         let store = store.clone();
         async move { store.take_pending_login(&[7; 32]).await.unwrap() }

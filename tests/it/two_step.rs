@@ -759,3 +759,35 @@ async fn an_administrators_reset_that_fails_half_way_changes_nothing() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_sign_in_waiting_for_its_code_proved_only_the_password_it_was_checked_with() {
+    let app = TestApp::with_admin().await;
+    let enrolled = app.sign_in_and_enable_2fa().await;
+    let browser = app.password_step().await;
+    // The password changes after this sign-in's password step and its pending sign-in
+    // survives (a change that raced it): the code alone must not finish it.
+    let old = app.db_i64("SELECT COUNT(*) FROM pending_logins").await;
+    assert_eq!(old, 1);
+    app.data
+        .db
+        .exec("UPDATE users SET password_hash = '$argon2id$v=19$m=19456,t=2,p=1$changed$changed'")
+        .await;
+    app.clock.advance(30);
+    let resp = app
+        .send_code(&browser, "/login/2fa", &app.code_now(&enrolled.secret))
+        .await;
+    assert!(
+        !resp.headers().get_all("set-cookie").iter().any(|c| c
+            .to_str()
+            .unwrap()
+            .starts_with("nidan_session=")
+            && !c.to_str().unwrap().starts_with("nidan_session=;")),
+        "no session from a password that changed"
+    );
+    assert_eq!(
+        app.db_i64("SELECT COUNT(*) FROM sessions").await,
+        1,
+        "only the first browser's"
+    );
+}

@@ -300,19 +300,23 @@ macro_rules! two_step_statements {
                 now: UnixTime,
                 expires_at: UnixTime,
                 next: &str,
-            ) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO pending_logins (token_hash, user_id, created_at, expires_at, next)
-                     VALUES ($1, $2, $3, $4, $5)",
+                password_hash: &str,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO pending_logins
+                       (token_hash, user_id, created_at, expires_at, next, password_hash)
+                     SELECT $1, $2, $3, $4, $5, $6
+                     WHERE EXISTS (SELECT 1 FROM users WHERE id = $2 AND password_hash = $6)",
                 )
                 .bind(token.as_slice())
                 .bind(user_id)
                 .bind(now)
                 .bind(expires_at)
                 .bind(next)
+                .bind(password_hash)
                 .execute(self.pool()?)
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn second_step_basis(
@@ -322,7 +326,7 @@ macro_rules! two_step_statements {
             ) -> StoreResult<Option<SecondStepBasis>> {
                 let row = sqlx::query(
                     "SELECT p.user_id, p.created_at, p.expires_at, p.failures, p.next,
-                       u.email, u.password_hash, t.sealed_secret, t.last_used_step,
+                       u.email, p.password_hash, t.sealed_secret, t.last_used_step,
                        EXISTS (SELECT 1 FROM known_devices d
                                WHERE d.user_id = p.user_id AND d.device_hash = $2)
                      FROM pending_logins p JOIN users u ON u.id = p.user_id
