@@ -166,7 +166,7 @@ impl Config {
         let catch_all = self.upstreams.iter().any(|u| u.host.is_none());
         if catch_all && self.pages_prefix.is_empty() {
             vec![
-                "a catch-all --upstream gets every path but nidan's own (/login, /logout, /mypage, /setup/, /static/, /api/v1/, /auth/, /healthz, /readyz, /metrics): the app cannot use those; set --pages-prefix /.nidan to move nidan's under one prefix".to_owned(),
+                "a catch-all --upstream gets every path but those nidan answers (/login, /login/2fa, /logout, /mypage, /mypage/2fa/…, /setup/TOKEN, /static/style.css, /api/v1/…, /auth/verify, /auth/forward, /healthz, /readyz, /metrics): the app cannot use those; set --pages-prefix /.nidan to move nidan's under one prefix".to_owned(),
             ]
         } else {
             Vec::new()

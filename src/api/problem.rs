@@ -148,6 +148,7 @@ fn auth_problem(err: AuthError) -> Problem {
             "too-many-wrong-codes",
             "Too many wrong codes; sign in again",
         ),
+        AuthError::SessionEnded => problem(S::UNAUTHORIZED, "not-signed-in", "Not signed in"),
         AuthError::PendingExpired => problem(
             S::UNAUTHORIZED,
             "sign-in-expired",

@@ -52,6 +52,9 @@ pub enum AuthError {
     TwoStepOff,
     #[error("no such session (it may have ended already)")]
     UnknownSession,
+    /// The session asking ended (or its password changed) while the request was under way.
+    #[error("the session ended meanwhile; sign in again")]
+    SessionEnded,
     #[error(transparent)]
     Seal(#[from] SealError),
     /// The database cannot answer or take a write now (away, full, busy): come back later.

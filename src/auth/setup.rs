@@ -43,6 +43,8 @@ impl AuthService {
             now,
             expires_at: now + self.policy.session_lifetime,
             origin: client.origin(),
+            replaces: None,
+            password_hash: None,
         };
         // The account, its session and the event in one transaction; the store fills in
         // the new account's id.

@@ -14,7 +14,7 @@ use crate::crypto::{Sealer, TokenHash, keyed_hash, new_token, token_hash};
 use crate::otp::{self, backup_codes, totp};
 use crate::store::{
     FactorClaim, SecondStepFinish, SecondStepFinished, SessionBasis, SessionRotation,
-    ThrottleState, TotpCredential, UserId,
+    ThrottleState, TotpCredential, TwoStepChange, UserId,
 };
 
 /// How long a set-up may take between the password and the first code.
@@ -73,12 +73,13 @@ fn second_step_key(user_id: UserId) -> String {
 
 impl AuthService {
     /// The password again, as the manual asks before any change; throttled like sign-in.
+    /// The stored hash it matched, for the change to be stored only while it holds.
     async fn recheck_password(
         &self,
         user: &SignedIn,
         password: &SecretString,
         client: &Client,
-    ) -> AuthResult<()> {
+    ) -> AuthResult<String> {
         let counted = self
             .reserve_password_attempt(&user.email, Some(user.user_id), client)
             .await?;
@@ -87,8 +88,9 @@ impl AuthService {
             .hasher
             .verify(stored.as_ref().map(|u| u.password_hash.as_str()), password)
             .await;
-        if ok {
-            return self.password_right(&counted).await;
+        if let (true, Some(stored)) = (ok, stored) {
+            self.password_right(&counted).await?;
+            return Ok(stored.password_hash);
         }
         let subject = Subject::user(user.user_id, &user.email);
         let origin = client.origin();
@@ -186,12 +188,14 @@ impl AuthService {
         })?;
         let sealed = self.keys.sealer.seal(&secret, &owner(user.user_id));
         let (codes, hashes) = self.new_backup_codes();
-        let (session, rotation) = self.new_rotation(client);
+        let (session, rotation) = self.new_rotation(user, client, None);
         let kind = EventKind::TwoStepEnabled;
         let event = self.user_event(kind, user, &rotation);
-        self.store
+        let change = self
+            .store
             .enable_totp(user.user_id, &sealed, step, &hashes, &rotation, &[event])
             .await?;
+        Self::changed(change)?;
         self.sessions.forget_user(user.user_id);
         tracing::info!(user_id = user.user_id, "two-step verification turned on");
         self.recorded(
@@ -213,17 +217,15 @@ impl AuthService {
         if self.store.totp_credential(user.user_id).await?.is_none() {
             return Err(AuthError::TwoStepOff);
         }
-        self.recheck_password(user, password, client).await?;
-        let (session, rotation) = self.new_rotation(client);
+        let checked = self.recheck_password(user, password, client).await?;
+        let (session, rotation) = self.new_rotation(user, client, Some(checked));
         let kind = EventKind::TwoStepDisabled;
         let event = self.user_event(kind, user, &rotation);
-        if !self
+        let change = self
             .store
             .disable_totp(user.user_id, Some(&rotation), &[event])
-            .await?
-        {
-            return Err(AuthError::TwoStepOff);
-        }
+            .await?;
+        Self::changed(change)?;
         self.sessions.forget_user(user.user_id);
         tracing::info!(user_id = user.user_id, "two-step verification turned off");
         let notice = Notice::TwoStepDisabled { by_admin: false };
@@ -241,14 +243,16 @@ impl AuthService {
         if self.store.totp_credential(user.user_id).await?.is_none() {
             return Err(AuthError::TwoStepOff);
         }
-        self.recheck_password(user, password, client).await?;
+        let checked = self.recheck_password(user, password, client).await?;
         let (codes, hashes) = self.new_backup_codes();
-        let (session, rotation) = self.new_rotation(client);
+        let (session, rotation) = self.new_rotation(user, client, Some(checked));
         let kind = EventKind::BackupCodesRegenerated;
         let event = self.user_event(kind, user, &rotation);
-        self.store
+        let change = self
+            .store
             .replace_backup_codes(user.user_id, &hashes, &rotation, &[event])
             .await?;
+        Self::changed(change)?;
         self.sessions.forget_user(user.user_id);
         tracing::info!(user_id = user.user_id, "backup codes regenerated");
         let notice = Notice::BackupCodesRegenerated;
@@ -263,13 +267,11 @@ impl AuthService {
         let kind = EventKind::TwoStepReset;
         let subject = Subject::user(user.id, &user.email);
         let event = self.audit_record(kind, subject, EventDetail::None, &command_line());
-        if !self
+        let change = self
             .store
             .disable_totp(user.id, None, std::slice::from_ref(&event))
-            .await?
-        {
-            return Err(AuthError::TwoStepOff);
-        }
+            .await?;
+        Self::changed(change)?;
         self.store.clear_throttle(&second_step_key(user.id)).await?;
         tracing::info!(
             user_id = user.id,
@@ -593,7 +595,23 @@ impl AuthService {
     }
 
     /// A renewed session for this browser; it keeps its device cookie.
-    fn new_rotation(&self, client: &Client) -> (NewSession, SessionRotation) {
+    /// What a rotating change said, as the use case answers it.
+    fn changed(change: TwoStepChange) -> AuthResult<()> {
+        match change {
+            TwoStepChange::Done => Ok(()),
+            TwoStepChange::WasOff => Err(AuthError::TwoStepOff),
+            TwoStepChange::SessionEnded => Err(AuthError::SessionEnded),
+        }
+    }
+
+    /// Replaces `user`'s session, which must still be live (and the account still have
+    /// `password_hash`, the password just checked again) when the change is stored.
+    fn new_rotation(
+        &self,
+        user: &SignedIn,
+        client: &Client,
+        password_hash: Option<String>,
+    ) -> (NewSession, SessionRotation) {
         let now = self.now();
         let (token, hash) = new_token();
         let expires_at = now + self.policy.session_lifetime;
@@ -608,6 +626,8 @@ impl AuthService {
                 now,
                 expires_at,
                 origin: client.origin(),
+                replaces: Some(user.token_hash),
+                password_hash,
             },
         )
     }

@@ -288,7 +288,12 @@ fn drop_client_claims(headers: &mut HeaderMap) {
                 || n.starts_with("x-forwarded-")
                 || matches!(
                     n,
-                    "forwarded" | "x-real-ip" | "x-original-url" | "x-original-uri"
+                    "forwarded"
+                        | "x-real-ip"
+                        | "x-original-url"
+                        | "x-original-uri"
+                        // IIS and some frameworks read the path from it, as from the two above.
+                        | "x-rewrite-url"
                 )
         })
         .cloned()
@@ -557,6 +562,7 @@ mod tests {
             ("remote-groups", "admin"),
             ("x-forwarded-uri", "/public/"),
             ("forwarded", "for=1.2.3.4"),
+            ("x-rewrite-url", "/public/"),
             ("accept", "*/*"),
         ] {
             h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));

@@ -426,6 +426,21 @@ pub struct SessionRotation {
     pub now: UnixTime,
     pub expires_at: UnixTime,
     pub origin: Origin,
+    /// The session asking for the change: it must still be there (a password change, a
+    /// reset or the owner may have ended it meanwhile), or nothing changes.
+    pub replaces: Option<TokenHash>,
+    /// The password just checked again: the account must still have it.
+    pub password_hash: Option<String>,
+}
+
+/// How a change to two-step verification that rotates the sessions went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoStepChange {
+    Done,
+    /// Turning it off, when it was off: nothing changed.
+    WasOff,
+    /// The asking session ended, or the password changed, meanwhile: nothing changed.
+    SessionEnded,
 }
 
 #[async_trait]
@@ -455,16 +470,16 @@ pub trait TwoStepStore {
         backup_code_hashes: &[[u8; 32]],
         rotation: &SessionRotation,
         events: &[AuditRecord],
-    ) -> StoreResult<()>;
+    ) -> StoreResult<TwoStepChange>;
     /// In one transaction: credential, backup codes, set-ups and pending sign-ins go,
     /// sessions rotate (all end when `rotation` is `None`) and the audit events are
-    /// stored. `false` (and nothing changed) when it was off.
+    /// stored.
     async fn disable_totp(
         &self,
         user_id: UserId,
         rotation: Option<&SessionRotation>,
         events: &[AuditRecord],
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<TwoStepChange>;
     /// In one transaction: the new set replaces the old, sessions rotate and the audit
     /// events are stored.
     async fn replace_backup_codes(
@@ -473,7 +488,7 @@ pub trait TwoStepStore {
         backup_code_hashes: &[[u8; 32]],
         rotation: &SessionRotation,
         events: &[AuditRecord],
-    ) -> StoreResult<()>;
+    ) -> StoreResult<TwoStepChange>;
     /// Marks the code used; `true` for exactly one caller per code.
     async fn spend_backup_code(
         &self,

@@ -72,6 +72,10 @@ impl IntoResponse for WebError {
                 )
                     .into_response();
             }
+            // Ended while the request was under way: as if it had ended before.
+            WebError::Auth(AuthError::SessionEnded) => {
+                return axum::response::Redirect::to(&super::paths::to("/login")).into_response();
+            }
             WebError::Internal(_) | WebError::Auth(_) => {
                 tracing::error!(error = %self, "request failed");
                 (

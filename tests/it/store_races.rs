@@ -32,6 +32,8 @@ async fn store_with_totp_user() -> (AppData, Arc<dyn Store>, i64) {
         now: 1_000,
         expires_at: 9_000,
         origin: Default::default(),
+        replaces: None,
+        password_hash: None,
     };
     store
         .enable_totp(user.id, b"sealed", 10, &codes, &rotation, &[])

@@ -791,3 +791,42 @@ async fn a_sign_in_waiting_for_its_code_proved_only_the_password_it_was_checked_
         "only the first browser's"
     );
 }
+
+#[tokio::test]
+async fn a_two_step_change_from_a_session_ended_meanwhile_changes_nothing() {
+    let app = TestApp::with_admin().await;
+    let enrolled = app.sign_in_and_enable_2fa().await;
+    let hashes = "SELECT code_hash FROM backup_codes WHERE used_at IS NULL ORDER BY code_hash";
+    let codes = app.data.db.bytes(hashes).await;
+    for (page, still) in [
+        ("/mypage/2fa/backup-codes", "the old backup codes"),
+        ("/mypage/2fa/disable", "two-step verification"),
+    ] {
+        // This instance still holds its copy of the session (younger than 1 s) when it is
+        // ended elsewhere (another instance, a password reset): the change must not bring a
+        // session back.
+        assert_eq!(app.get("/mypage").await.status(), 200);
+        app.data.db.exec("DELETE FROM sessions").await;
+        let resp = app.post(page, page, &[("password", PASSWORD)]).await;
+        assert_is_redirect_to(&resp, "/login");
+        assert_eq!(
+            app.db_i64("SELECT COUNT(*) FROM sessions").await,
+            0,
+            "{page}"
+        );
+        assert_eq!(app.data.db.bytes(hashes).await, codes, "{still} stay");
+        assert_eq!(
+            count(&app, "SELECT COUNT(*) FROM totp_credentials").await,
+            1
+        );
+        // Signed in again, for the next page.
+        let browser = app.password_step().await;
+        app.clock.advance(30);
+        let code = app.code_now(&enrolled.secret);
+        assert_is_redirect_to(&app.send_code(&browser, "/login/2fa", &code).await, "/");
+        assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/login/2fa");
+        app.clock.advance(30);
+        let code = app.code_now(&enrolled.secret);
+        assert_is_redirect_to(&app.send_code(&app.client, "/login/2fa", &code).await, "/");
+    }
+}

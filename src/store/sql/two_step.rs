@@ -102,12 +102,44 @@ macro_rules! two_step_statements {
             Ok(())
         }
 
-        /// Ends every session of the account and starts the rotated one, inside `tx`.
+        /// Ends every session of the account and starts the rotated one, inside `tx`;
+        /// `false` (the caller rolls back) when the asking session has ended or the
+        /// password is not the one checked.
         async fn rotate_sessions(
             tx: &mut <$Db as sqlx::Database>::Connection,
             user_id: UserId,
             rotation: Option<&SessionRotation>,
-        ) -> StoreResult<()> {
+        ) -> StoreResult<bool> {
+            if let Some(r) = rotation {
+                // A write that changes nothing: it holds the account's row until the
+                // commit, so that a password change cannot slip between (PostgreSQL).
+                let as_checked = sqlx::query(
+                    "UPDATE users SET password_hash = password_hash
+                     WHERE id = $1 AND ($2 IS NULL OR password_hash = $2)",
+                )
+                .bind(user_id)
+                .bind(r.password_hash.as_deref())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !as_checked {
+                    return Ok(false);
+                }
+                if let Some(asking) = &r.replaces {
+                    let live =
+                        sqlx::query("DELETE FROM sessions WHERE token_hash = $1 AND user_id = $2")
+                            .bind(asking.as_slice())
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1;
+                    if !live {
+                        return Ok(false);
+                    }
+                }
+            }
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -124,7 +156,7 @@ macro_rules! two_step_statements {
                 )
                 .await?;
             }
-            Ok(())
+            Ok(true)
         }
 
         async fn insert_backup_codes(
@@ -210,7 +242,7 @@ macro_rules! two_step_statements {
                 backup_code_hashes: &[[u8; 32]],
                 rotation: &SessionRotation,
                 events: &[AuditRecord],
-            ) -> StoreResult<()> {
+            ) -> StoreResult<TwoStepChange> {
                 let mut tx = self.pool()?.begin().await?;
                 sqlx::query(
                     "INSERT INTO totp_credentials (user_id, sealed_secret, last_used_step, enabled_at)
@@ -230,10 +262,12 @@ macro_rules! two_step_statements {
                     .execute(&mut *tx)
                     .await?;
                 // Enrollments go with the sessions they belong to.
-                rotate_sessions(&mut tx, user_id, Some(rotation)).await?;
+                if !rotate_sessions(&mut tx, user_id, Some(rotation)).await? {
+                    return Ok(TwoStepChange::SessionEnded);
+                }
                 append_audits(&mut tx, events).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(TwoStepChange::Done)
             }
 
             async fn disable_totp(
@@ -241,7 +275,7 @@ macro_rules! two_step_statements {
                 user_id: UserId,
                 rotation: Option<&SessionRotation>,
                 events: &[AuditRecord],
-            ) -> StoreResult<bool> {
+            ) -> StoreResult<TwoStepChange> {
                 let mut tx = self.pool()?.begin().await?;
                 let removed = sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
                     .bind(user_id)
@@ -250,7 +284,7 @@ macro_rules! two_step_statements {
                     .rows_affected()
                     == 1;
                 if !removed {
-                    return Ok(false);
+                    return Ok(TwoStepChange::WasOff);
                 }
                 insert_backup_codes(&mut tx, user_id, &[]).await?;
                 for table in ["totp_enrollments", "pending_logins"] {
@@ -259,10 +293,12 @@ macro_rules! two_step_statements {
                         .execute(&mut *tx)
                         .await?;
                 }
-                rotate_sessions(&mut tx, user_id, rotation).await?;
+                if !rotate_sessions(&mut tx, user_id, rotation).await? {
+                    return Ok(TwoStepChange::SessionEnded);
+                }
                 append_audits(&mut tx, events).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(TwoStepChange::Done)
             }
 
             async fn replace_backup_codes(
@@ -271,13 +307,15 @@ macro_rules! two_step_statements {
                 backup_code_hashes: &[[u8; 32]],
                 rotation: &SessionRotation,
                 events: &[AuditRecord],
-            ) -> StoreResult<()> {
+            ) -> StoreResult<TwoStepChange> {
                 let mut tx = self.pool()?.begin().await?;
                 insert_backup_codes(&mut tx, user_id, backup_code_hashes).await?;
-                rotate_sessions(&mut tx, user_id, Some(rotation)).await?;
+                if !rotate_sessions(&mut tx, user_id, Some(rotation)).await? {
+                    return Ok(TwoStepChange::SessionEnded);
+                }
                 append_audits(&mut tx, events).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(TwoStepChange::Done)
             }
 
             async fn spend_backup_code(
