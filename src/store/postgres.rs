@@ -100,13 +100,12 @@ impl PostgresStore {
         device_hash: &[u8; 32],
         now: UnixTime,
     ) -> StoreResult<DeviceSeen> {
-        note_device_in(
-            self.pool()?.acquire().await?.as_mut(),
+        let at = DeviceAt {
             user_id,
-            device_hash,
+            hash: device_hash,
             now,
-        )
-        .await
+        };
+        note_device_in(self.pool()?.acquire().await?.as_mut(), &at).await
     }
 }
 
@@ -115,27 +114,23 @@ impl PostgresStore {
 /// table as it was before, so "others" are other devices.
 async fn note_device_in(
     conn: &mut sqlx::PgConnection,
-    user_id: UserId,
-    device_hash: &[u8; 32],
-    now: UnixTime,
+    at: &DeviceAt<'_>,
 ) -> StoreResult<DeviceSeen> {
-    let row = sqlx::query(
-        "WITH touched AS (
-            UPDATE known_devices SET last_seen = $3
-            WHERE user_id = $1 AND device_hash = $2 RETURNING 1
-         ), added AS (
-            INSERT INTO known_devices (user_id, device_hash, first_seen, last_seen)
-            SELECT $1, $2, $3, $3 WHERE NOT EXISTS (SELECT 1 FROM touched)
-            ON CONFLICT (user_id, device_hash) DO NOTHING RETURNING 1
-         )
-         SELECT EXISTS (SELECT 1 FROM added),
-                EXISTS (SELECT 1 FROM known_devices WHERE user_id = $1 AND device_hash <> $2)",
-    )
-    .bind(user_id)
-    .bind(device_hash.as_slice())
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
+    let row = at
+        .statement(
+            "WITH touched AS (
+                UPDATE known_devices SET last_seen = $3
+                WHERE user_id = $1 AND device_hash = $2 RETURNING 1
+             ), added AS (
+                INSERT INTO known_devices (user_id, device_hash, first_seen, last_seen)
+                SELECT $1, $2, $3, $3 WHERE NOT EXISTS (SELECT 1 FROM touched)
+                ON CONFLICT (user_id, device_hash) DO NOTHING RETURNING 1
+             )
+             SELECT EXISTS (SELECT 1 FROM added),
+                    EXISTS (SELECT 1 FROM known_devices WHERE user_id = $1 AND device_hash <> $2)",
+        )
+        .fetch_one(conn)
+        .await?;
     Ok(match (row.get::<bool, _>(0), row.get::<bool, _>(1)) {
         (false, _) => DeviceSeen::Known,
         (true, false) => DeviceSeen::First,

@@ -190,12 +190,17 @@ impl SqliteStore {
         device_hash: &[u8; 32],
         now: UnixTime,
     ) -> StoreResult<DeviceSeen> {
+        let at = DeviceAt {
+            user_id,
+            hash: device_hash,
+            now,
+        };
         let mut conn = self.pool.acquire().await?;
-        if touch_device(&mut conn, user_id, device_hash, now).await? {
+        if touch_device(&mut conn, &at).await? {
             return Ok(DeviceSeen::Known);
         }
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let seen = add_device(&mut tx, user_id, device_hash, now).await?;
+        let seen = add_device(&mut tx, &at).await?;
         tx.commit().await?;
         Ok(seen)
     }
@@ -204,54 +209,41 @@ impl SqliteStore {
 /// Inside the caller's transaction: a known device touched, a new one added.
 async fn note_device_in(
     conn: &mut sqlx::SqliteConnection,
-    user_id: UserId,
-    device_hash: &[u8; 32],
-    now: UnixTime,
+    at: &DeviceAt<'_>,
 ) -> StoreResult<DeviceSeen> {
-    if touch_device(&mut *conn, user_id, device_hash, now).await? {
+    if touch_device(&mut *conn, at).await? {
         return Ok(DeviceSeen::Known);
     }
-    add_device(conn, user_id, device_hash, now).await
+    add_device(conn, at).await
 }
 
-async fn touch_device(
-    conn: &mut sqlx::SqliteConnection,
-    user_id: UserId,
-    device_hash: &[u8; 32],
-    now: UnixTime,
-) -> StoreResult<bool> {
-    let seen = sqlx::query(
-        "UPDATE known_devices SET last_seen = $3 WHERE user_id = $1 AND device_hash = $2",
-    )
-    .bind(user_id)
-    .bind(device_hash.as_slice())
-    .bind(now)
-    .execute(conn)
-    .await?;
+async fn touch_device(conn: &mut sqlx::SqliteConnection, at: &DeviceAt<'_>) -> StoreResult<bool> {
+    let seen = at
+        .statement(
+            "UPDATE known_devices SET last_seen = $3 WHERE user_id = $1 AND device_hash = $2",
+        )
+        .execute(conn)
+        .await?;
     Ok(seen.rows_affected() > 0)
 }
 
 async fn add_device(
     conn: &mut sqlx::SqliteConnection,
-    user_id: UserId,
-    device_hash: &[u8; 32],
-    now: UnixTime,
+    at: &DeviceAt<'_>,
 ) -> StoreResult<DeviceSeen> {
-    let added = sqlx::query(
-        "INSERT INTO known_devices (user_id, device_hash, first_seen, last_seen)
-         VALUES ($1, $2, $3, $3) ON CONFLICT (user_id, device_hash) DO NOTHING",
-    )
-    .bind(user_id)
-    .bind(device_hash.as_slice())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    let added = at
+        .statement(
+            "INSERT INTO known_devices (user_id, device_hash, first_seen, last_seen)
+             VALUES ($1, $2, $3, $3) ON CONFLICT (user_id, device_hash) DO NOTHING",
+        )
+        .execute(&mut *conn)
+        .await?;
     // Stops at the first other device: the cost does not grow with the account's devices.
     let others: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM known_devices WHERE user_id = $1 AND device_hash <> $2)",
     )
-    .bind(user_id)
-    .bind(device_hash.as_slice())
+    .bind(at.user_id)
+    .bind(at.hash.as_slice())
     .fetch_one(conn)
     .await?;
     Ok(match (added.rows_affected(), others) {

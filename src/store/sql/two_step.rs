@@ -63,6 +63,26 @@ macro_rules! two_step_statements {
             .await?)
         }
 
+        /// One device of an account, seen at a time.
+        struct DeviceAt<'a> {
+            user_id: UserId,
+            hash: &'a [u8; 32],
+            now: UnixTime,
+        }
+
+        impl<'a> DeviceAt<'a> {
+            /// `sql` about this device: `$1` the account, `$2` the device's hash, `$3` the time.
+            fn statement(
+                &self,
+                sql: &'a str,
+            ) -> sqlx::query::Query<'a, $Db, <$Db as sqlx::Database>::Arguments<'a>> {
+                sqlx::query(sql)
+                    .bind(self.user_id)
+                    .bind(self.hash.as_slice())
+                    .bind(self.now)
+            }
+        }
+
         /// An event's detail as stored, read back; an unknown kind keeps its name in it.
         fn stored_detail(kind: &str, detail: &str) -> event::EventDetail {
             match event::EventKind::parse(kind) {
@@ -458,7 +478,12 @@ macro_rules! two_step_statements {
                 };
                 append_audits(&mut tx, &(f.events)(left)).await?;
                 release_attempt(&mut *tx, f.release.0, f.release.1).await?;
-                let device = note_device_in(&mut tx, f.user_id, f.device, f.now).await?;
+                let at = DeviceAt {
+                    user_id: f.user_id,
+                    hash: f.device,
+                    now: f.now,
+                };
+                let device = note_device_in(&mut tx, &at).await?;
                 tx.commit().await?;
                 Ok(SecondStepFinished::Done {
                     backup_codes_left: left,
