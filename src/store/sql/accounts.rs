@@ -4,6 +4,22 @@
 macro_rules! accounts_statements {
     ($Store:ident, $Db:ty) => {
         impl $Store {
+            /// Deletes the one row `delete` names and stores the events, in one transaction;
+            /// `false`, and no event, when there was no such row.
+            async fn delete_one_with_events<'q>(
+                &self,
+                delete: sqlx::query::Query<'q, $Db, <$Db as sqlx::Database>::Arguments<'q>>,
+                events: &[AuditRecord],
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool()?.begin().await?;
+                if delete.execute(&mut *tx).await?.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                append_audits(&mut tx, events).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             /// Housekeeping: one DELETE with a cut-off time; how many rows went.
             async fn delete_before(&self, sql: &'static str, before: UnixTime) -> StoreResult<u64> {
                 let done = sqlx::query(sql).bind(before).execute(self.pool()?).await?;
@@ -195,17 +211,8 @@ macro_rules! accounts_statements {
             }
 
             async fn delete_user(&self, user_id: UserId, events: &[AuditRecord]) -> StoreResult<bool> {
-                let mut tx = self.pool()?.begin().await?;
-                let done = sqlx::query("DELETE FROM users WHERE id = $1")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                append_audits(&mut tx, events).await?;
-                tx.commit().await?;
-                Ok(true)
+                let delete = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id);
+                self.delete_one_with_events(delete, events).await
             }
         }
 
@@ -269,17 +276,9 @@ macro_rules! accounts_statements {
                 token: &TokenHash,
                 events: &[AuditRecord],
             ) -> StoreResult<bool> {
-                let mut tx = self.pool()?.begin().await?;
-                let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-                    .bind(token.as_slice())
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                append_audits(&mut tx, events).await?;
-                tx.commit().await?;
-                Ok(true)
+                let delete =
+                    sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token.as_slice());
+                self.delete_one_with_events(delete, events).await
             }
 
             async fn sessions_of(
@@ -322,18 +321,10 @@ macro_rules! accounts_statements {
                 token: &TokenHash,
                 events: &[AuditRecord],
             ) -> StoreResult<bool> {
-                let mut tx = self.pool()?.begin().await?;
-                let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash = $2")
+                let delete = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash = $2")
                     .bind(user_id)
-                    .bind(token.as_slice())
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                append_audits(&mut tx, events).await?;
-                tx.commit().await?;
-                Ok(true)
+                    .bind(token.as_slice());
+                self.delete_one_with_events(delete, events).await
             }
 
             async fn count_live_sessions(&self, now: UnixTime, seen_after: UnixTime) -> StoreResult<i64> {

@@ -179,6 +179,22 @@ macro_rules! two_step_statements {
             Ok(true)
         }
 
+        /// The end of a two-step change: sessions rotate and the events are stored, then the
+        /// commit; nothing at all when the rotation is refused.
+        async fn finish_rotation(
+            mut tx: sqlx::Transaction<'_, $Db>,
+            user_id: UserId,
+            rotation: Option<&SessionRotation>,
+            events: &[AuditRecord],
+        ) -> StoreResult<TwoStepChange> {
+            if !rotate_sessions(&mut tx, user_id, rotation).await? {
+                return Ok(TwoStepChange::SessionEnded);
+            }
+            append_audits(&mut tx, events).await?;
+            tx.commit().await?;
+            Ok(TwoStepChange::Done)
+        }
+
         async fn insert_backup_codes(
             tx: &mut <$Db as sqlx::Database>::Connection,
             user_id: UserId,
@@ -282,12 +298,7 @@ macro_rules! two_step_statements {
                     .execute(&mut *tx)
                     .await?;
                 // Enrollments go with the sessions they belong to.
-                if !rotate_sessions(&mut tx, user_id, Some(rotation)).await? {
-                    return Ok(TwoStepChange::SessionEnded);
-                }
-                append_audits(&mut tx, events).await?;
-                tx.commit().await?;
-                Ok(TwoStepChange::Done)
+                finish_rotation(tx, user_id, Some(rotation), events).await
             }
 
             async fn disable_totp(
@@ -313,12 +324,7 @@ macro_rules! two_step_statements {
                         .execute(&mut *tx)
                         .await?;
                 }
-                if !rotate_sessions(&mut tx, user_id, rotation).await? {
-                    return Ok(TwoStepChange::SessionEnded);
-                }
-                append_audits(&mut tx, events).await?;
-                tx.commit().await?;
-                Ok(TwoStepChange::Done)
+                finish_rotation(tx, user_id, rotation, events).await
             }
 
             async fn replace_backup_codes(
@@ -330,12 +336,7 @@ macro_rules! two_step_statements {
             ) -> StoreResult<TwoStepChange> {
                 let mut tx = self.pool()?.begin().await?;
                 insert_backup_codes(&mut tx, user_id, backup_code_hashes).await?;
-                if !rotate_sessions(&mut tx, user_id, Some(rotation)).await? {
-                    return Ok(TwoStepChange::SessionEnded);
-                }
-                append_audits(&mut tx, events).await?;
-                tx.commit().await?;
-                Ok(TwoStepChange::Done)
+                finish_rotation(tx, user_id, Some(rotation), events).await
             }
 
             async fn spend_backup_code(
