@@ -172,7 +172,7 @@ impl App {
         limits.exempt.extend(config.trusted_proxies.iter().copied());
         if let Some((soft, _)) = crate::fd_limit::current() {
             let per_connection = if config.upstreams.is_empty() { 1 } else { 2 };
-            let db = config.db.max_connections as usize;
+            let db = config.db.connections_for(&config.database_url()) as usize;
             let fit = crate::fd_limit::connections_within(soft, db, per_connection);
             if fit < limits.max_connections {
                 tracing::warn!(

@@ -83,7 +83,7 @@ pub struct ServeArgs {
     /// The name authenticator apps show next to the account.
     #[arg(long, env = "NIDAN_TOTP_ISSUER", default_value = "nidan")]
     pub totp_issuer: String,
-    /// Database connections per instance.
+    /// Database connections per instance (SQLite: readers, beside its one writer).
     #[arg(long, env = "NIDAN_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
     /// Password hashes computed at once, 19 MiB each [default: one per core]. Fewer than

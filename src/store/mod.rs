@@ -631,6 +631,15 @@ impl Default for DbSettings {
     }
 }
 
+impl DbSettings {
+    /// Connections the backend named by `database_url` opens at most: SQLite keeps its one
+    /// writer beside `max_connections` readers.
+    pub fn connections_for(&self, database_url: &str) -> u32 {
+        let writer = u32::from(database_url.starts_with("sqlite:"));
+        self.max_connections.saturating_add(writer)
+    }
+}
+
 /// Opens the backend that the URL names and brings its schema up to date.
 pub async fn open(database_url: &str, settings: &DbSettings) -> StoreResult<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {

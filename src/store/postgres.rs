@@ -34,6 +34,15 @@ impl PostgresStore {
         Ok(&self.pool)
     }
 
+    /// The same pool: PostgreSQL lets readers and writers share connections.
+    fn reader(&self) -> StoreResult<&PgPool> {
+        self.pool()
+    }
+
+    fn pools(&self) -> Vec<&PgPool> {
+        vec![&self.pool]
+    }
+
     /// TLS follows `sslmode` in the URL; every statement is bounded by the timeout.
     pub async fn connect(url: &str, settings: &DbSettings) -> StoreResult<Self> {
         let timeout_ms = settings.statement_timeout.as_millis().to_string();

@@ -12,9 +12,17 @@ use sqlx::{FromRow, Row};
 use super::sql::shared_store;
 use super::*;
 
+/// One writer and a pool of readers: in WAL mode readers never wait for the writer, and
+/// writers queue in the writer's pool (first come, first served) instead of fighting for
+/// SQLite's write lock, whose busy handler sleeps between retries.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// The one connection that writes; also every transaction, and reads that must see a
+    /// write of the same use case.
     pool: SqlitePool,
+    /// Statements that only read (`query_only`); the writer's pool itself in memory,
+    /// where another connection would open another database.
+    readers: SqlitePool,
     /// The database file; `None` in memory.
     file: Option<std::path::PathBuf>,
 }
@@ -59,26 +67,36 @@ impl SqliteStore {
             .foreign_keys(true)
             // The CLI writes while a server runs: wait for the lock instead of failing.
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(settings.max_connections)
-            // No far end to lose: sqlx's ping before every statement is a wasted
-            // round trip to the connection's worker thread.
-            .test_before_acquire(false)
-            // A connection that comes back still in a transaction (a COMMIT refused on a full
-            // disk can leave SQLite's idea of it and sqlx's apart) would hold the write lock
-            // for ever: close it instead.
-            .after_release(|conn, _| {
-                use sqlx::Connection;
-                let clean = !conn.is_in_transaction();
-                Box::pin(async move { Ok(clean) })
-            })
-            .connect_with(options)
-            .await?;
+        let pool = pool_options(1).connect_with(options.clone()).await?;
+        let readers = if in_memory {
+            pool.clone()
+        } else {
+            pool_options(settings.max_connections)
+                .connect_with(options.create_if_missing(false).pragma("query_only", "ON"))
+                .await?
+        };
         Ok(Self {
             pool,
+            readers,
             file: (!in_memory).then_some(file),
         })
     }
+}
+
+fn pool_options(max_connections: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        // No far end to lose: sqlx's ping before every statement is a wasted
+        // round trip to the connection's worker thread.
+        .test_before_acquire(false)
+        // A connection that comes back still in a transaction (a COMMIT refused on a full
+        // disk can leave SQLite's idea of it and sqlx's apart) would hold the write lock
+        // for ever: close it instead.
+        .after_release(|conn, _| {
+            use sqlx::Connection;
+            let clean = !conn.is_in_transaction();
+            Box::pin(async move { Ok(clean) })
+        })
 }
 
 /// Creates `path` readable by its owner only.
@@ -155,9 +173,21 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Always the pool: a file has no far end to lose.
+    /// Always the writer: a file has no far end to lose.
     fn pool(&self) -> StoreResult<&SqlitePool> {
         Ok(&self.pool)
+    }
+
+    /// For statements that only read.
+    fn reader(&self) -> StoreResult<&SqlitePool> {
+        Ok(&self.readers)
+    }
+
+    fn pools(&self) -> Vec<&SqlitePool> {
+        match self.file {
+            Some(_) => vec![&self.pool, &self.readers],
+            None => vec![&self.pool],
+        }
     }
 
     /// When the first of `keys` stays locked, and whether any of them counts attempts.
@@ -179,7 +209,7 @@ impl SqliteStore {
         for key in keys {
             query = query.bind(*key);
         }
-        Ok(query.fetch_one(&self.pool).await?)
+        Ok(query.fetch_one(&self.readers).await?)
     }
 
     /// The usual case, a device seen before, is one indexed update; a new one is added in
@@ -251,4 +281,49 @@ async fn add_device(
         (_, false) => DeviceSeen::First,
         (_, true) => DeviceSeen::New,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store_in(dir: &std::path::Path) -> SqliteStore {
+        let url = format!("sqlite://{}", dir.join("nidan.db").display());
+        let settings = DbSettings {
+            max_connections: 2,
+            ..DbSettings::default()
+        };
+        let store = SqliteStore::connect(&url, &settings).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn reads_go_on_while_the_writer_is_in_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path()).await;
+        // A slow use case holding the one writer, half-way through its writes.
+        let mut tx = store.pool.begin().await.unwrap();
+        sqlx::query("UPDATE server_meta SET value = value")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(5), store.count_users()).await;
+        assert_eq!(read.expect("a read waited for the writer").unwrap(), 0);
+        tx.rollback().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn readers_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path()).await;
+        let refused = sqlx::query("DELETE FROM server_meta")
+            .execute(store.reader().unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("readonly"),
+            "not refused as read-only: {refused}"
+        );
+    }
 }

@@ -153,7 +153,7 @@ macro_rules! accounts_statements {
                     "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
                 ))
                 .bind(email)
-                .fetch_optional(self.pool()?)
+                .fetch_optional(self.reader()?)
                 .await?;
                 Ok(row.map(Into::into))
             }
@@ -162,7 +162,7 @@ macro_rules! accounts_statements {
                 let row: Option<UserRow> =
                     sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
                         .bind(user_id)
-                        .fetch_optional(self.pool()?)
+                        .fetch_optional(self.reader()?)
                         .await?;
                 Ok(row.map(Into::into))
             }
@@ -170,14 +170,14 @@ macro_rules! accounts_statements {
             async fn list_users(&self) -> StoreResult<Vec<User>> {
                 let rows: Vec<UserRow> =
                     sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))
-                        .fetch_all(self.pool()?)
+                        .fetch_all(self.reader()?)
                         .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
             async fn count_users(&self) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
-                    .fetch_one(self.pool()?)
+                    .fetch_one(self.reader()?)
                     .await?)
             }
 
@@ -247,7 +247,7 @@ macro_rules! accounts_statements {
                      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
                 )
                 .bind(token.as_slice())
-                .fetch_optional(self.pool()?)
+                .fetch_optional(self.reader()?)
                 .await?;
                 Ok(row.map(|r| SessionRecord {
                     user_id: r.get(0),
@@ -295,7 +295,7 @@ macro_rules! accounts_statements {
                 .bind(user_id)
                 .bind(now)
                 .bind(seen_after)
-                .fetch_all(self.pool()?)
+                .fetch_all(self.reader()?)
                 .await?;
                 rows.into_iter()
                     .map(|r| {
@@ -333,7 +333,7 @@ macro_rules! accounts_statements {
                 )
                 .bind(now)
                 .bind(seen_after)
-                .fetch_one(self.pool()?)
+                .fetch_one(self.reader()?)
                 .await?)
             }
 
@@ -450,7 +450,7 @@ macro_rules! accounts_statements {
                 Ok(
                     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM setup_tokens WHERE token_hash = $1)")
                         .bind(token.as_slice())
-                        .fetch_one(self.pool()?)
+                        .fetch_one(self.reader()?)
                         .await?,
                 )
             }

@@ -221,7 +221,7 @@ macro_rules! two_step_statements {
                     "SELECT sealed_secret, last_used_step FROM totp_credentials WHERE user_id = $1",
                 )
                 .bind(user_id)
-                .fetch_optional(self.pool()?)
+                .fetch_optional(self.reader()?)
                 .await?;
                 Ok(row.map(|r| TotpCredential {
                     sealed_secret: r.get(0),
@@ -261,7 +261,7 @@ macro_rules! two_step_statements {
                     "SELECT user_id, sealed_secret, created_at FROM totp_enrollments WHERE session_hash = $1",
                 )
                 .bind(session.as_slice())
-                .fetch_optional(self.pool()?)
+                .fetch_optional(self.reader()?)
                 .await?;
                 Ok(row.map(|r| Enrollment {
                     user_id: r.get(0),
@@ -349,7 +349,7 @@ macro_rules! two_step_statements {
             }
 
             async fn backup_codes_left(&self, user_id: UserId) -> StoreResult<i64> {
-                backup_codes_left(self.pool()?, user_id).await
+                backup_codes_left(self.reader()?, user_id).await
             }
 
             async fn insert_pending_login(
@@ -394,7 +394,7 @@ macro_rules! two_step_statements {
                 )
                 .bind(token.as_slice())
                 .bind(device.map(|d| d.as_slice()))
-                .fetch_optional(self.pool()?)
+                .fetch_optional(self.reader()?)
                 .await?;
                 Ok(row.map(|r| SecondStepBasis {
                     pending: PendingLogin {
@@ -420,7 +420,7 @@ macro_rules! two_step_statements {
                      FROM pending_logins WHERE token_hash = $1",
                 )
                 .bind(token.as_slice())
-                .fetch_optional(self.pool()?)
+                .fetch_optional(self.reader()?)
                 .await?;
                 Ok(row.map(|r| PendingLogin {
                     user_id: r.get(0),
@@ -509,7 +509,7 @@ macro_rules! two_step_statements {
                 .bind(query.email.as_deref())
                 .bind(query.since)
                 .bind(query.limit)
-                .fetch_all(self.pool()?)
+                .fetch_all(self.reader()?)
                 .await?;
                 Ok(rows
                     .into_iter()
@@ -543,7 +543,7 @@ macro_rules! two_step_statements {
                 )
                 .bind(user_id)
                 .bind(device_hash.as_slice())
-                .fetch_one(self.pool()?)
+                .fetch_one(self.reader()?)
                 .await?)
             }
 
@@ -569,7 +569,7 @@ macro_rules! two_step_statements {
                 let applied: i64 = sqlx::query_scalar(
                     "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
                 )
-                .fetch_one(self.pool()?)
+                .fetch_one(self.reader()?)
                 .await?;
                 let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
                 Ok(applied == known)
@@ -579,15 +579,26 @@ macro_rules! two_step_statements {
             }
 
             async fn close(&self) {
-                self.pool.close().await;
+                for pool in self.pools() {
+                    pool.close().await;
+                }
             }
 
             fn pool_state(&self) -> PoolState {
-                PoolState {
-                    size: self.pool.size(),
-                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-                    max: self.pool.options().get_max_connections(),
-                }
+                self.pools().into_iter().fold(
+                    PoolState {
+                        size: 0,
+                        idle: 0,
+                        max: 0,
+                    },
+                    |sum, pool| PoolState {
+                        size: sum.size + pool.size(),
+                        idle: sum.idle.saturating_add(
+                            u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                        ),
+                        max: sum.max + pool.options().get_max_connections(),
+                    },
+                )
             }
 
             async fn migrate(&self) -> StoreResult<()> {
