@@ -1,5 +1,6 @@
 //! The load scripts' baseline: the barest axum server, on the same runtime and HTTP stack
-//! as nidan. `hello [ADDR]` prints `listening on http://ADDR` and answers `GET /` with "hello".
+//! as nidan. `hello [ADDR]` prints `listening on http://ADDR` and answers `GET /` with "hello"
+//! and `GET /auth/verify` with an empty 200 (the bare auth route behind nginx).
 
 use axum::Router;
 use axum::routing::get;
@@ -14,6 +15,8 @@ async fn main() {
         "listening on http://{}",
         listener.local_addr().expect("address")
     );
-    let app = Router::new().route("/", get(|| async { "hello" }));
+    let app = Router::new()
+        .route("/", get(|| async { "hello" }))
+        .route("/auth/verify", get(|| async {}));
     axum::serve(listener, app).await.expect("serve");
 }

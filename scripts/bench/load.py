@@ -3,7 +3,7 @@
 same run. Prints one table (Markdown) of requests/s, p50, p99 and the server's RSS.
 
     scripts/bench/load.py [--backend sqlite|postgres] [--seconds 10] [--big] [--no-build]
-                          [--forward-auth-only | --second-step-only]
+                          [--forward-auth-only | --second-step-only | --nginx-only]
 
   forward-auth   GET /auth/verify with a valid session cookie and X-Original-URL, 64 connections, against
                  the bare axum hello (examples/hello.rs) at 64 connections: three rounds of
@@ -19,11 +19,15 @@ same run. Prints one table (Markdown) of requests/s, p50, p99 and the server's R
                  current code (seeded by examples/seed.rs), three rounds between runs of hello;
                  then wrong codes spread over waiting sign-ins (a brute-force storm), with the
                  forward-auth probe's p99 during it against idle
+  nginx          Debian's nginx with docs/proxy/nginx.conf (TLS taken off, as in tests/it/nginx.rs)
+                 in front of hello as the viewer, 64 connections signed in: auth_request to
+                 nidan, against the same nginx whose auth_request goes to hello's empty-body
+                 /auth/verify instead; three alternating rounds, the median counts
   start, idle    start to /readyz 200 on an existing database; RSS after start and sign-in
   --big          forward-auth again with 1,000,000 sessions and 100,000 accounts, against the
                  same with 1,000 sessions
 
-Needs wrk (Debian package) and, for postgres, the local server (NIDAN_BENCH_POSTGRES_URL,
+Needs wrk (Debian package), nginx for --nginx-only, and, for postgres, the local server (NIDAN_BENCH_POSTGRES_URL,
 default postgres://postgres@127.0.0.1:5432/nidan_bench, dropped and made afresh).
 Everything talks to 127.0.0.1 only and every run is bounded by --seconds.
 """
@@ -203,6 +207,8 @@ def main():
                     help="only the forward-auth rounds against hello")
     ap.add_argument("--second-step-only", action="store_true",
                     help="only the second-step rounds against hello and the wrong-code storm")
+    ap.add_argument("--nginx-only", action="store_true",
+                    help="only forward-auth behind nginx against nginx with a bare auth route")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -233,7 +239,8 @@ def main():
     n.seed(accounts=100, sessions=999)  # with the bench session: 1,000
     n.start()
     n.stop()
-    ready_s = n.start()
+    # As docs/proxy/nginx.conf says to start nidan behind it.
+    ready_s = n.start(*(["--trusted-proxy", "127.0.0.1"] if a.nginx_only else []))
     cookie = n.sign_in()
     time.sleep(2)  # the hashing threads give their memory back after 1 s idle
     idle_rss = rss_kib(n.proc.pid)
@@ -260,6 +267,18 @@ def main():
         for t in threads:
             t.join()
         return out
+
+    if a.nginx_only:
+        if not shutil.which("nginx"):
+            sys.exit("nginx is missing: apt-get install nginx")
+        try:
+            base_rps = nginx_rounds(a, n, hello_url, cookie, row)
+        finally:
+            n.stop()
+            hello.terminate()
+        report(a, rows, base_rps, ready_s, idle_rss, "nginx with the bare auth route")
+        shutil.rmtree(work, ignore_errors=True)
+        return
 
     if a.second_step_only:
         hello_rps = second_step_rounds(a, n, work, hello_url, row, probes, finish)
@@ -399,12 +418,86 @@ def second_step_rounds(a, n, work, hello_url, row, probes, finish):
     return hello_rps
 
 
-def report(a, rows, hello_rps, ready_s, idle_rss):
+class Nginx:
+    """docs/proxy/nginx.conf as tests/it/nginx.rs runs it without TLS, on a free port, with
+    the viewer at `viewer` and its "nidan" upstream at `auth` (host:port)."""
+
+    def __init__(self, work, name, auth, viewer):
+        self.dir = os.path.join(work, name)
+        os.makedirs(self.dir)
+        self.port = free_port()
+        with open(os.path.join(ROOT, "docs", "proxy", "nginx.conf")) as f:
+            site = f.read()
+        site = "\n".join(l for l in site.splitlines()
+                         if not l.startswith("ssl_") and "ssl_reject_handshake" not in l)
+        site = (site.replace("127.0.0.1:8080", auth).replace("127.0.0.1:5000", viewer)
+                .replace("listen 80;", f"listen 127.0.0.1:{free_port()};")
+                .replace("listen 443 ssl default_server;",
+                         f"listen 127.0.0.1:{self.port} default_server;")
+                .replace("listen 443 ssl;", f"listen 127.0.0.1:{self.port};"))
+        d = self.dir
+        with open(os.path.join(d, "site.conf"), "w") as f:
+            f.write(site)
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(f"worker_processes auto; pid {d}/nginx.pid; error_log {d}/error.log;\n"
+                    f"events {{ worker_connections 1024; }}\n"
+                    f"http {{ access_log off; client_body_temp_path {d}/body; "
+                    f"proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi; "
+                    f"uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi; "
+                    f"include {d}/site.conf; }}\n")
+        self.proc = subprocess.Popen(["nginx", "-p", d, "-c", f"{d}/nginx.conf",
+                                      "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            if os.path.exists(os.path.join(d, "nginx.pid")):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"nginx did not start: see {d}/error.log")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def nginx_rounds(a, n, hello_url, cookie, row):
+    """The documented nginx asking nidan, against the same nginx asking hello's empty-body
+    route; three rounds, each between two runs of the bare one. Returns the baseline's rate."""
+    viewer = hello_url.split("//", 1)[1].rstrip("/")
+    bare = Nginx(n.data_dir, "nginx-bare", viewer, viewer)
+    real = Nginx(n.data_dir, "nginx-nidan", f"127.0.0.1:{n.port}", viewer)
+    headers = ["Host: cam.example.home", f"Cookie: {cookie}"]
+    path = "/"  # hello's one page
+    try:
+        for proxy in (bare, real):
+            c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+            c.request("GET", path, headers=dict(h.split(": ", 1) for h in headers))
+            r = c.getresponse()
+            if (r.status, r.read()) != (200, b"hello"):
+                raise RuntimeError(f"nginx on {proxy.port} did not let the viewer answer: "
+                                   f"{r.status}")
+
+        def through(proxy):
+            m = wrk(f"http://127.0.0.1:{proxy.port}{path}", a.seconds, headers=headers)
+            if m["bad"]:
+                raise RuntimeError(f"{m['bad']} requests through nginx were not let through")
+            return m
+        rounds = bracketed(lambda: through(bare), lambda m: m["rps"], lambda: through(real),
+                           "nginx")
+    finally:
+        bare.stop()
+        real.stop()
+    ratio, base_rps, m = median_round(rounds)
+    row("nginx + forward-auth to nidan, 64 conn (median of 3 rounds)", m,
+        "nginx + bare auth route", ratio, rss_kib(n.proc.pid))
+    return base_rps
+
+
+def report(a, rows, hello_rps, ready_s, idle_rss, baseline="axum hello"):
     print(f"\n{a.backend}, {time.strftime('%Y-%m-%d')}, {a.seconds} s per run, "
           f"{os.cpu_count()} cores\n")
     print("| what | req/s | p50 | p99 | non-2xx | baseline | ratio | RSS |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| axum hello (baseline), 64 conn, mean of the runs beside the median round | "
+    print(f"| {baseline} (baseline), 64 conn, mean of the runs beside the median round | "
           f"{hello_rps:.0f} | | | | | | |")
     for what, m, base, ratio, rss in rows:
         print(f"| {what} | {m['rps']:.0f} | {m['p50']:.2f} ms | {m['p99']:.2f} ms | {m['bad']} | "
