@@ -72,9 +72,8 @@ fn method_name(method: &axum::http::Method) -> &'static str {
 
 /// Around every request: its id (the caller's own, else a new one) in the request for the
 /// log span and the built-in proxy, and in the response; then counted by route pattern
-/// (never the raw path), method and status. One middleware for both: it runs for every
-/// forward-auth answer.
-pub async fn observe(State(state): State<WebState>, mut req: Request, next: Next) -> Response {
+/// (never the raw path), method and status.
+pub async fn observe(state: &WebState, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = match req.headers().get(&X_REQUEST_ID) {
         Some(id) => id.clone(),

@@ -197,12 +197,19 @@ pub fn router(
     // Outermost: the guarded app's requests and responses pass untouched by nidan's
     // headers, body limit and timeout (live streams never end).
     let app = in_front(app, &state, own_paths);
-    // Outside the built-in proxy too: every reader of nidan's cookies sees them once or not at all.
-    app.layer(middleware::from_fn(session::drop_repeated_cookies))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::observe,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), paths::scope))
+    // Outside the built-in proxy too.
+    app.layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)
+}
+
+/// Around every request, the guarded app's included, as one middleware (each one more costs
+/// every forward-auth answer some allocations): the pages prefix known to `paths::to`, the
+/// request id and metrics, and nidan's cookies once or not at all for every reader of them.
+async fn edge(
+    axum::extract::State(state): axum::extract::State<WebState>,
+    mut req: Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    session::drop_repeated_cookies(&mut req);
+    paths::scope(&state, metrics::observe(&state, req, next)).await
 }

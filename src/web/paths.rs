@@ -3,10 +3,6 @@
 //! are written once, without the prefix; links, redirects and cookie paths go through
 //! [`to`], which adds the prefix of the server handling the request.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
-
 use super::WebState;
 
 tokio::task_local! {
@@ -29,10 +25,11 @@ pub fn prefix() -> std::sync::Arc<str> {
     PREFIX.try_with(Clone::clone).unwrap_or_else(|_| "".into())
 }
 
-/// Runs the request with this server's prefix known to [`to`].
-pub async fn scope(State(state): State<WebState>, req: Request, next: Next) -> Response {
-    let prefix = state.settings().pages_prefix.clone();
-    PREFIX.scope(prefix, next.run(req)).await
+/// Runs `handled` with this server's prefix known to [`to`].
+pub async fn scope<F: std::future::Future>(state: &WebState, handled: F) -> F::Output {
+    PREFIX
+        .scope(state.settings().pages_prefix.clone(), handled)
+        .await
 }
 
 /// Whether `path` is under `prefix` (the prefix itself included).

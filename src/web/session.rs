@@ -87,10 +87,7 @@ pub fn cookie_in<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&
 /// A cookie of nidan's sent twice (one of them planted, say by a sibling host under the
 /// cookie domain or by the guarded app) is not guessed at: neither copy is read. Browsers
 /// order cookies by path length and age, which a planter can choose.
-pub async fn drop_repeated_cookies(
-    mut req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+pub fn drop_repeated_cookies(req: &mut axum::extract::Request) {
     if let Some(kept) = without_repeated_nidan_cookies(req.headers()) {
         let headers = req.headers_mut();
         headers.remove(axum::http::header::COOKIE);
@@ -100,7 +97,6 @@ pub async fn drop_repeated_cookies(
             headers.insert(axum::http::header::COOKIE, value);
         }
     }
-    next.run(req).await
 }
 
 /// The Cookie header without any nidan cookie that appears more than once; `None` when
