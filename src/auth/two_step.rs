@@ -435,7 +435,8 @@ impl AuthService {
                 backup_codes_left,
                 device,
             } => (backup_codes_left, device),
-            // Of two requests that both passed, only one signs in with this pending login.
+            // Of two requests that both passed, only one signs in with this pending login;
+            // the other was no guess (its attempt went back in the same transaction).
             SecondStepFinished::PendingGone => return Err(AuthError::PendingExpired),
             SecondStepFinished::AccountChanged => {
                 tracing::info!(

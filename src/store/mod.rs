@@ -583,7 +583,8 @@ pub enum SecondStepFinished {
     },
     /// The code's step was used already, or the backup code is unknown or spent.
     FactorRefused,
-    /// The pending sign-in is gone (used by a request at the same time, or ended).
+    /// The pending sign-in is gone (used by a request at the same time, or ended); the
+    /// attempt's reservation was given back.
     PendingGone,
     /// The password or two-step verification changed since the sign-in began.
     AccountChanged,

@@ -830,3 +830,59 @@ async fn a_two_step_change_from_a_session_ended_meanwhile_changes_nothing() {
         assert_is_redirect_to(&app.send_code(&app.client, "/login/2fa", &code).await, "/");
     }
 }
+
+#[tokio::test]
+async fn a_right_code_sent_twice_at_once_is_no_wrong_guess() {
+    let app = TestApp::with_admin().await;
+    let enrolled = app.sign_in_and_enable_2fa().await;
+    let url = app.url("/login/2fa");
+    // Three double-clicks of five: twelve late copies, more than the ten wrong codes that
+    // lock the account's second step.
+    for _ in 0..3 {
+        let browser = app.password_step().await;
+        app.clock.advance(30);
+        let code = app.code_now(&enrolled.secret);
+        let (_, page) = get_html(&browser, &url).await;
+        let token = csrf_token(&page).unwrap();
+        let tasks: Vec<_> = (0..5)
+            .map(|_| {
+                let (browser, url, code, token) =
+                    (browser.clone(), url.clone(), code.clone(), token.clone());
+                tokio::spawn(async move {
+                    let resp = browser
+                        .post(url)
+                        .form(&[("code", code.as_str()), ("csrf_token", token.as_str())])
+                        .send()
+                        .await
+                        .unwrap();
+                    (resp.status().as_u16(), location(resp.headers()).to_owned())
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        let wins = results
+            .iter()
+            .filter(|(s, l)| *s == 303 && l == "/")
+            .count();
+        assert_eq!(wins, 1, "{results:?}");
+    }
+    // None of the late copies counted as a guess: the next sign-in is not locked.
+    let browser = app.password_step().await;
+    app.clock.advance(30);
+    let code = app.code_now(&enrolled.secret);
+    let (_, page) = get_html(&browser, &url).await;
+    let token = csrf_token(&page).unwrap();
+    let resp = browser
+        .post(&url)
+        .form(&[("code", code.as_str()), ("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), location(resp.headers())),
+        (303, "/")
+    );
+}

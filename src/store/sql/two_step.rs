@@ -459,11 +459,15 @@ macro_rules! two_step_statements {
             ) -> StoreResult<SecondStepFinished> {
                 // Returning before the commit drops the transaction: it rolls back.
                 let mut tx = self.pool()?.begin().await?;
+                // The pending sign-in first: when another request finished it (a double
+                // click with the same code), this one was no guess and gives its attempt back.
+                if !take_pending_login(&mut *tx, f.pending).await? {
+                    release_attempt(&mut *tx, f.release.0, f.release.1).await?;
+                    tx.commit().await?;
+                    return Ok(SecondStepFinished::PendingGone);
+                }
                 if !claim_factor(&mut *tx, f.user_id, f.claim, f.now).await? {
                     return Ok(SecondStepFinished::FactorRefused);
-                }
-                if !take_pending_login(&mut *tx, f.pending).await? {
-                    return Ok(SecondStepFinished::PendingGone);
                 }
                 let basis = Some(f.basis);
                 let stored = insert_session(
