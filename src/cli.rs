@@ -43,6 +43,9 @@ pub struct StoreArgs {
     /// A TOML file whose keys are the flags of `serve` (a flag beats its variable, which beats the file).
     #[arg(long, global = true, env = "NIDAN_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The shortest password that set-up and `user add` / `set-password` accept, in characters (8 to 128).
+    #[arg(long, global = true, env = "NIDAN_MIN_PASSWORD_LENGTH", value_name = "N", default_value_t = 12, value_parser = clap::value_parser!(u16).range(8..=128))]
+    pub min_password_length: u16,
 }
 
 #[derive(Debug, Subcommand)]

@@ -233,6 +233,7 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
 
 /// What `serve` runs with, from its flags (and their variables and the file).
 fn serve_config(store: StoreArgs, args: ServeArgs) -> Config {
+    let min_password_chars = usize::from(store.min_password_length);
     let mut config = Config::new(store.data_dir);
     config.database_url = store.database_url;
     config.listen = args.listen;
@@ -268,6 +269,7 @@ fn serve_config(store: StoreArgs, args: ServeArgs) -> Config {
         session_lifetime: args.session_lifetime.as_secs() as i64,
         hash_concurrency: args.hash_concurrency.map(usize::from),
         totp_issuer: args.totp_issuer,
+        min_password_chars,
         ..AuthPolicy::default()
     };
     config
@@ -377,6 +379,7 @@ async fn shutdown_signal() {
 fn store_config(store: StoreArgs) -> Config {
     let mut config = Config::new(store.data_dir);
     config.database_url = store.database_url;
+    config.policy.min_password_chars = usize::from(store.min_password_length);
     config.secret_key = std::env::var("NIDAN_SECRET_KEY")
         .ok()
         .map(SecretString::from);

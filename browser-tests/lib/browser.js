@@ -21,14 +21,14 @@ async function launch() {
 /// The words the tests look for: the manual's labels, and their English twins.
 const WORDS = {
   ja: {
-    create: '作成する', email: 'メールアドレス', password: 'パスワード', passwordHint: /^パスワード \(8/, qrAlt: '2段階認証を設定するためのQRコード',
+    create: '作成する', email: 'メールアドレス', password: 'パスワード', passwordHint: /^パスワード \(12/, qrAlt: '2段階認証を設定するためのQRコード',
     passwordAgain: 'パスワード（確認）', signIn: 'ログイン', mypage: 'マイページ', setUp: '設定',
     send: '送信', code: '確認コード', toMypage: 'マイページへ', logout: 'ログアウト', verify: '認証する',
     backupLink: 'バックアップコードを使用してログイン', backupCode: 'バックアップコード', off: '解除',
     stateOn: '有効', stateOff: '無効', section: '2段階認証',
   },
   en: {
-    create: 'Create', email: 'Email address', password: 'Password', passwordHint: /^Password \(8/, qrAlt: 'QR code for setting up two-step verification',
+    create: 'Create', email: 'Email address', password: 'Password', passwordHint: /^Password \(12/, qrAlt: 'QR code for setting up two-step verification',
     passwordAgain: 'Password (again)', signIn: 'Sign in', mypage: 'My Page', setUp: 'Set up',
     send: 'Send', code: 'Verification code', toMypage: 'Go to My Page', logout: 'Sign out', verify: 'Verify',
     backupLink: 'Sign in with a backup code', backupCode: 'Backup code', off: 'Turn off',

@@ -114,10 +114,26 @@ fn auth_problem(err: AuthError) -> Problem {
             "email-look-alike",
             "The email address holds an invisible character or a letter that only looks like another",
         ),
-        AuthError::PasswordTooShort | AuthError::PasswordTooLong => problem(
+        AuthError::PasswordTooShort { min } => Problem {
+            detail: Some(format!("at least {min} characters, at most 128")),
+            ..problem(
+                S::BAD_REQUEST,
+                "password-length",
+                "The password is too short or too long",
+            )
+        },
+        AuthError::PasswordTooLong => Problem {
+            detail: Some("at most 128 characters".to_owned()),
+            ..problem(
+                S::BAD_REQUEST,
+                "password-length",
+                "The password is too short or too long",
+            )
+        },
+        AuthError::PasswordTooCommon => problem(
             S::BAD_REQUEST,
-            "password-length",
-            "Passwords are 8 to 128 characters",
+            "password-too-common",
+            "This password is too common or too easy to guess",
         ),
         AuthError::WrongCredentials => problem(
             S::UNAUTHORIZED,

@@ -46,7 +46,11 @@ impl AuthService {
         is_admin: bool,
     ) -> AuthResult<NewUser> {
         let email = normalise_email(email)?;
-        check_new_password(password.expose_secret())?;
+        check_new_password(
+            password.expose_secret(),
+            &email,
+            self.policy.min_password_chars,
+        )?;
         Ok(NewUser {
             email,
             password_hash: self.hasher.hash(password).await,
@@ -57,8 +61,12 @@ impl AuthService {
 
     /// Sets a new password and ends every session of the account.
     pub async fn set_password(&self, email: &str, password: &SecretString) -> AuthResult<()> {
-        check_new_password(password.expose_secret())?;
         let user = self.existing_user(email).await?;
+        check_new_password(
+            password.expose_secret(),
+            &user.email,
+            self.policy.min_password_chars,
+        )?;
         let hash = self.hasher.hash(password).await;
         let kind = EventKind::PasswordChanged;
         let subject = Subject::user(user.id, &user.email);

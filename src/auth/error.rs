@@ -16,10 +16,12 @@ pub enum AuthError {
         "{0:?} holds invisible characters or letters of mixed scripts that look like others; type it with ordinary characters"
     )]
     EmailLookAlike(String),
-    #[error("the password must be at least {min} characters long", min = super::MIN_PASSWORD_CHARS)]
-    PasswordTooShort,
+    #[error("the password must be at least {min} characters long")]
+    PasswordTooShort { min: usize },
     #[error("the password must be at most {max} characters long", max = super::MAX_PASSWORD_CHARS)]
     PasswordTooLong,
+    #[error("this password is too common or too easy to guess; choose another")]
+    PasswordTooCommon,
     #[error("wrong email address or password")]
     WrongCredentials,
     #[error("too many failed attempts; try again later")]

@@ -30,7 +30,9 @@ pub use email::normalise_email;
 pub use error::AuthError;
 pub use login::{LoginAttempt, LoginOutcome};
 pub use notify::{Notice, Notifier};
-pub use password_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+pub use password_policy::{
+    DEFAULT_MIN_PASSWORD_CHARS, LOWEST_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS,
+};
 pub use session::{NewSession, SignedIn};
 pub use two_step::{
     PENDING_LIFETIME_SECS, PENDING_MAX_FAILURES, SecondFactor, SecondStepDone, TotpSetup,
@@ -61,6 +63,8 @@ pub struct AuthPolicy {
     pub session_cache_ttl: std::time::Duration,
     /// Password hashes computed at once (19 MiB each); `None` is one per core.
     pub hash_concurrency: Option<usize>,
+    /// The shortest new password, in characters (never below `LOWEST_MIN_PASSWORD_CHARS`).
+    pub min_password_chars: usize,
 }
 
 impl Default for AuthPolicy {
@@ -84,6 +88,7 @@ impl Default for AuthPolicy {
                 lock_for: 15 * 60,
             },
             totp_issuer: "nidan".to_owned(),
+            min_password_chars: DEFAULT_MIN_PASSWORD_CHARS,
             session_cache_ttl: std::time::Duration::from_secs(1),
             hash_concurrency: None,
         }

@@ -52,9 +52,10 @@ impl PasswordHasher {
         }
     }
 
+    /// Hashes the password's NFKC form (see [`normalised`]).
     pub async fn hash(&self, password: &SecretString) -> String {
         let password = password.clone();
-        self.run(move || hash_blocking(password.expose_secret()))
+        self.run(move || hash_blocking(&normalised(password.expose_secret())))
             .await
             .expect("argon2id hashing of a bounded password cannot fail")
     }
@@ -67,7 +68,13 @@ impl PasswordHasher {
         let hash = stored.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
         let password = password.clone();
         let ok = self
-            .run(move || verify_blocking(&hash, password.expose_secret()))
+            .run(move || {
+                let typed = password.expose_secret();
+                let form = normalised(typed);
+                // A password set before nidan normalised them was hashed as typed: a second
+                // hash, only for input that NFKC changes (unknown accounts alike).
+                verify_blocking(&hash, &form) || (form != typed && verify_blocking(&hash, typed))
+            })
             .await;
         known && ok
     }
@@ -178,6 +185,17 @@ fn lower_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
 
+/// The form a password is hashed in: NFKC (NIST SP 800-63B 5.1.1.2), so that the same
+/// password typed with another keyboard or input method (full-width letters and digits,
+/// composed or decomposed kana) is the same password.
+pub fn normalised(password: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+    match is_nfkc_quick(password.chars()) {
+        IsNormalized::Yes => std::borrow::Cow::Borrowed(password),
+        _ => std::borrow::Cow::Owned(password.nfkc().collect()),
+    }
+}
+
 /// argon2id at nidan's parameters on this thread (the load scripts' baseline calls it raw).
 pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
@@ -242,6 +260,26 @@ mod tests {
 
     fn secret(s: &str) -> SecretString {
         SecretString::from(s.to_owned())
+    }
+
+    #[tokio::test]
+    async fn passwords_compare_in_nfkc_form_and_hashes_made_before_still_work() {
+        let hasher = PasswordHasher::new();
+        // Full-width letters and digits, as a Japanese input method may type them.
+        let typed = "ｎｅｋｏ　ｎｏ　ｈｉｔａｉ１２";
+        let hash = hasher.hash(&secret(typed)).await;
+        assert!(hasher.verify(Some(&hash), &secret(typed)).await);
+        assert!(hasher.verify(Some(&hash), &secret("neko no hitai12")).await);
+        assert!(!hasher.verify(Some(&hash), &secret("neko no hitai13")).await);
+        // A hash of the password as typed, before nidan normalised passwords.
+        let before = hash_blocking(typed).unwrap();
+        assert!(hasher.verify(Some(&before), &secret(typed)).await);
+        assert!(!hasher.verify(Some(&before), &secret("ｎｅｋｏ")).await);
+        assert_eq!(normalised("plain ascii"), "plain ascii");
+        assert!(matches!(
+            normalised("plain ascii"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ async fn user_commands_work_while_the_server_runs() {
             "--password-stdin",
             "--admin",
         ],
-        Some("taro password\n"),
+        Some("taro rides the last train\n"),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
@@ -20,7 +20,7 @@ async fn user_commands_work_while_the_server_runs() {
     );
     let out = app.cli(
         &["user", "add", "hanako@example.jp", "--password-stdin"],
-        Some("hanako password"),
+        Some("hanako walks by the sea"),
     );
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -39,7 +39,8 @@ async fn user_commands_work_while_the_server_runs() {
     );
 
     assert_is_redirect_to(
-        &app.login("hanako@example.jp", "hanako password").await,
+        &app.login("hanako@example.jp", "hanako walks by the sea")
+            .await,
         "/",
     );
 
@@ -51,7 +52,7 @@ async fn user_commands_work_while_the_server_runs() {
         "her session died with her account"
     );
     assert_eq!(
-        app.login("hanako@example.jp", "hanako password")
+        app.login("hanako@example.jp", "hanako walks by the sea")
             .await
             .status(),
         401
@@ -96,7 +97,29 @@ async fn wrong_input_fails_with_one_line_and_changes_nothing() {
         (
             vec!["user", "add", "b@example.jp", "--password-stdin"],
             Some("short"),
-            "at least 8",
+            "at least 12",
+        ),
+        (
+            vec!["user", "add", "b@example.jp", "--password-stdin"],
+            Some("password1234"),
+            "too common",
+        ),
+        (
+            vec!["user", "add", "b@example.jp", "--password-stdin"],
+            Some("b@example.jp2026"),
+            "too common",
+        ),
+        (
+            vec![
+                "user",
+                "add",
+                "b@example.jp",
+                "--password-stdin",
+                "--min-password-length",
+                "7",
+            ],
+            Some(PASSWORD),
+            "7 is not in 8..=128",
         ),
         (
             vec!["user", "add", "b@example.jp"],
@@ -116,7 +139,7 @@ async fn wrong_input_fails_with_one_line_and_changes_nothing() {
         (
             vec!["user", "set-password", "a@example.jp", "--password-stdin"],
             Some("short"),
-            "at least 8",
+            "at least 12",
         ),
         (
             vec!["user", "unlock", "nobody@example.jp"],
@@ -368,7 +391,11 @@ async fn an_account_command_that_fails_half_way_changes_nothing() {
 
     refuse_audit_events(&app, "account_created", true).await;
     let add = ["user", "add", "hanako@example.jp", "--password-stdin"];
-    assert!(!app.cli(&add, Some("hanako password")).status.success());
+    assert!(
+        !app.cli(&add, Some("hanako walks by the sea"))
+            .status
+            .success()
+    );
     refuse_audit_events(&app, "account_created", false).await;
     assert_eq!(app.db_i64(users).await, 1, "no account without its event");
 
@@ -391,4 +418,19 @@ async fn an_account_command_that_fails_half_way_changes_nothing() {
     assert_eq!(app.db_i64(users).await, 0);
     let events = "SELECT COUNT(*) FROM audit_events WHERE kind = 'account_deleted'";
     assert_eq!(app.db_i64(events).await, 1, "the trail keeps the deletion");
+}
+
+#[tokio::test]
+async fn the_shortest_password_can_be_set_between_8_and_128() {
+    let app = spawn_app().await;
+    let ten = "kz8#Qw2!mv";
+    let add = |extra: &[&str]| {
+        let mut args = vec!["user", "add", "c@example.jp", "--password-stdin"];
+        args.extend_from_slice(extra);
+        app.cli(&args, Some(ten))
+    };
+    assert_cli_fails(&add(&[]), "at least 12");
+    let ok = add(&["--min-password-length", "10"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_is_redirect_to(&app.login("c@example.jp", ten).await, "/");
 }

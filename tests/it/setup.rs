@@ -56,7 +56,7 @@ async fn first_start_offers_a_setup_link_that_creates_the_admin_once() {
 async fn bad_input_keeps_the_link_usable() {
     let app = spawn_app().await;
     let setup = app.setup_url.clone().unwrap();
-    let cases: [(&str, &str, &str, u16, &str); 4] = [
+    let cases: [(&str, &str, &str, u16, &str); 5] = [
         (
             ADMIN_EMAIL,
             PASSWORD,
@@ -69,7 +69,14 @@ async fn bad_input_keeps_the_link_usable() {
             "short",
             "short",
             400,
-            "パスワードは8文字以上で入力してください。",
+            "パスワードは12文字以上で入力してください。",
+        ),
+        (
+            ADMIN_EMAIL,
+            "password1234",
+            "password1234",
+            400,
+            "よく使われるパスワードです。推測されにくい、別のパスワードにしてください（メールアドレスや名前を含まないもの）。",
         ),
         (
             "not-an-email",

@@ -61,8 +61,12 @@ fn refusal(lang: Lang, err: AuthError) -> Result<(StatusCode, String), WebError>
         AuthError::MissingCredentials => (StatusCode::BAD_REQUEST, t.err_missing_credentials),
         AuthError::InvalidEmail(_) => (StatusCode::BAD_REQUEST, t.err_invalid_email),
         AuthError::EmailLookAlike(_) => (StatusCode::BAD_REQUEST, t.err_email_look_alike),
-        AuthError::PasswordTooShort => (StatusCode::BAD_REQUEST, t.err_password_short),
+        AuthError::PasswordTooShort { min } => {
+            let text = t.err_password_short.replace("{min}", &min.to_string());
+            return Ok((StatusCode::BAD_REQUEST, text));
+        }
         AuthError::PasswordTooLong => (StatusCode::BAD_REQUEST, t.err_password_long),
+        AuthError::PasswordTooCommon => (StatusCode::BAD_REQUEST, t.err_password_common),
         AuthError::WrongCredentials => (StatusCode::UNAUTHORIZED, t.err_wrong_credentials),
         AuthError::EmailTaken => (StatusCode::CONFLICT, t.err_email_taken),
         AuthError::SetupLinkInvalid => (StatusCode::NOT_FOUND, t.setup_invalid),

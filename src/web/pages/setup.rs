@@ -35,6 +35,8 @@ struct SetupForm {
 #[template(path = "setup.html")]
 struct SetupPage {
     chrome: Chrome,
+    /// The shortest password accepted, for the hint and the field's `minlength`.
+    min_password: usize,
     valid: bool,
     email: String,
     error: Option<String>,
@@ -49,6 +51,7 @@ async fn show(
     let valid = state.auth().setup_link_valid(&token).await?;
     let page = SetupPage {
         chrome: Chrome::new(lang, csrf, false),
+        min_password: state.auth().policy().min_password_chars,
         valid,
         email: String::new(),
         error: None,
@@ -73,6 +76,7 @@ async fn submit(
     let refused = |status: StatusCode, message: String, valid: bool, csrf: CsrfToken| {
         let page = SetupPage {
             chrome: Chrome::new(lang, csrf, false),
+            min_password: state.auth().policy().min_password_chars,
             valid,
             email: form.email.chars().take(254).collect(),
             error: Some(message),
