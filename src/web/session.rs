@@ -99,8 +99,10 @@ pub fn drop_repeated_cookies(req: &mut axum::extract::Request) {
     }
 }
 
-/// The Cookie header without any nidan cookie that appears more than once; `None` when
-/// nothing repeats (the usual case: nothing is rewritten).
+/// The Cookie header without any nidan cookie that appears more than once or under a
+/// percent-encoded name (the cookie jar decodes names, forward-auth reads them as sent, and
+/// nidan sets only plain ones: an encoded one was planted); `None` when there is none (the
+/// usual case: nothing is rewritten).
 fn without_repeated_nidan_cookies(headers: &axum::http::HeaderMap) -> Option<String> {
     let pairs = || {
         headers
@@ -111,19 +113,32 @@ fn without_repeated_nidan_cookies(headers: &axum::http::HeaderMap) -> Option<Str
             .map(str::trim)
             .filter(|p| !p.is_empty())
     };
-    // Every request passes here (forward-auth too): nothing is allocated unless a name of
-    // nidan's comes twice.
-    let nidan_names = || pairs().map(cookie_name).filter(|n| n.starts_with("nidan_"));
-    let repeated = |n: &str| nidan_names().filter(|m| *m == n).count() > 1;
-    if !nidan_names().any(repeated) {
+    // Every request passes here (forward-auth too): nothing is allocated unless a name
+    // holds a `%` or a name of nidan's comes twice.
+    let nidans = |p: &str| decoded_name(p).starts_with("nidan_");
+    let encoded = |p: &str| cookie_name(p).contains('%') && nidans(p);
+    let repeated = |p: &str| {
+        nidans(p)
+            && pairs()
+                .filter(|q| nidans(q) && decoded_name(q) == decoded_name(p))
+                .count()
+                > 1
+    };
+    let unread = |p: &str| encoded(p) || repeated(p);
+    if !pairs().any(unread) {
         return None;
     }
     Some(
         pairs()
-            .filter(|p| !repeated(cookie_name(p)))
+            .filter(|p| !unread(p))
             .collect::<Vec<_>>()
             .join("; "),
     )
+}
+
+/// A cookie pair's name as the cookie jar reads it: percent-decoded.
+fn decoded_name(pair: &str) -> std::borrow::Cow<'_, str> {
+    percent_encoding::percent_decode_str(cookie_name(pair)).decode_utf8_lossy()
 }
 
 /// A cookie pair's name, as nidan reads it (spaces around it do not count).

@@ -237,6 +237,29 @@ async fn a_session_cookie_sent_twice_is_read_neither_way() {
         .await,
         401
     );
+    // The same name percent-encoded (the cookie jar decodes names): nidan never sets one,
+    // so it is planted, and neither it nor the plain one is read.
+    assert_eq!(me(format!("nidan%5Fsession={other}")).await, 401);
+    assert_eq!(me(format!("%6Eidan_session={other}")).await, 401);
+    assert_eq!(
+        me(format!("nidan_session={owner}; nidan%5Fsession={other}")).await,
+        401
+    );
+    let page = client()
+        .get(app.url("/mypage"))
+        .header(
+            "cookie",
+            format!("nidan_session=junk; nidan%5Fsession={other}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303, "not signed in");
+    // Other cookies keep their encoded names.
+    assert_eq!(
+        me(format!("app%5Fpref=1; nidan_session={owner}")).await,
+        200
+    );
 }
 
 #[tokio::test]
