@@ -15,28 +15,61 @@ pub const MAX_PASSWORD_CHARS: usize = 128;
 /// guesses that would refuse every 8-character password, whatever the characters).
 const MIN_GUESSES: u64 = 100_000_000;
 
-/// A new password for the account `email`: long enough, short enough (both in characters of
-/// its NFKC form, which is what is hashed), and not one that a cracker tries early. zxcvbn
-/// knows common passwords, words, names, dates, keyboard walks and sequences, and is told
-/// the email address and its parts.
+/// A new password for the account `email`: long enough, short enough, and not one that a
+/// cracker tries early. Judged on what a person sees: invisible characters (zero-width
+/// spaces, variation selectors, controls) and combining marks do not count, so neither
+/// `p\u{200B}a\u{200B}s\u{200B}s…` nor accents stacked on a short password pass. The
+/// length is the smaller of the typed and the NFKC count (one `ﷺ` is 18 letters in NFKC,
+/// and one keystroke); the longest is the NFKC form's, which is what is hashed. zxcvbn knows
+/// common passwords, words, names, dates, keyboard walks and sequences, and is told the
+/// email address and its parts.
 pub(crate) fn check_new_password(password: &str, email: &str, min_chars: usize) -> AuthResult<()> {
-    let password = normalised(password);
-    let chars = password.chars().count();
-    if chars < min_chars {
-        return Err(AuthError::PasswordTooShort { min: min_chars });
-    }
-    if chars > MAX_PASSWORD_CHARS {
+    let hashed = normalised(password);
+    if hashed.chars().count() > MAX_PASSWORD_CHARS {
         return Err(AuthError::PasswordTooLong);
+    }
+    let seen: String = hashed.chars().filter(|&c| visible(c)).collect();
+    let typed = password.chars().filter(|&c| visible(c)).count();
+    if typed.min(seen.chars().count()) < min_chars {
+        return Err(AuthError::PasswordTooShort { min: min_chars });
     }
     let local = email.split('@').next().unwrap_or(email);
     let context: Vec<&str> = std::iter::once(email)
         .chain(std::iter::once(local))
         .chain(local.split(['.', '-', '_', '+']).filter(|p| p.len() >= 3))
         .collect();
-    if zxcvbn::zxcvbn(&password, &context).guesses() < MIN_GUESSES {
+    if zxcvbn::zxcvbn(&seen, &context).guesses() < MIN_GUESSES {
         return Err(AuthError::PasswordTooCommon);
     }
     Ok(())
+}
+
+/// Not a control, not a combining mark, not a default-ignorable code point (Unicode's
+/// DerivedCoreProperties list, which changes seldom).
+fn visible(c: char) -> bool {
+    const IGNORABLE: &[(u32, u32)] = &[
+        (0x00AD, 0x00AD),
+        (0x034F, 0x034F),
+        (0x061C, 0x061C),
+        (0x115F, 0x1160),
+        (0x17B4, 0x17B5),
+        (0x180B, 0x180F),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x206F),
+        (0x3164, 0x3164),
+        (0xFE00, 0xFE0F),
+        (0xFEFF, 0xFEFF),
+        (0xFFA0, 0xFFA0),
+        (0xFFF0, 0xFFF8),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0000, 0xE0FFF),
+    ];
+    let n = u32::from(c);
+    !c.is_control()
+        && !unicode_normalization::char::is_combining_mark(c)
+        && !IGNORABLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&n))
 }
 
 /// Longer input can never match a stored password; it is refused before any hashing.
@@ -65,14 +98,10 @@ mod tests {
             check("しずかな夜に猫が三匹あるく").is_ok(),
             "13 characters, 39 bytes"
         );
-        // "㍻" (one character) is "平成" (two) in NFKC.
+        // "㍻" is one keystroke, "平成" (two characters) in NFKC: it counts as one.
         assert!(matches!(
             check_new_password("㍻", EMAIL, 2),
-            Err(AuthError::PasswordTooCommon)
-        ));
-        assert!(matches!(
-            check_new_password("㍻", EMAIL, 3),
-            Err(AuthError::PasswordTooShort { min: 3 })
+            Err(AuthError::PasswordTooShort { min: 2 })
         ));
         let long: String = "kz8#Qw2!".chars().cycle().take(128).collect();
         assert!(check(&long).is_ok());
@@ -108,6 +137,40 @@ mod tests {
         ] {
             assert!(check(strong).is_ok(), "{strong:?} was refused");
         }
+    }
+
+    #[test]
+    fn invisible_characters_and_marks_do_not_make_a_password() {
+        let zwsp: String = "password1234"
+            .chars()
+            .flat_map(|c| [c, '\u{200B}'])
+            .collect();
+        let selectors: String = "password1234"
+            .chars()
+            .flat_map(|c| [c, '\u{FE0F}'])
+            .collect();
+        for weak in [zwsp.as_str(), selectors.as_str(), "pass\u{0}word\n1234"] {
+            assert!(
+                matches!(check(weak), Err(AuthError::PasswordTooCommon)),
+                "{weak:?}"
+            );
+        }
+        let accents = format!("kz8#Qw2!mv4{}", "\u{0301}".repeat(6));
+        assert!(matches!(
+            check(&accents),
+            Err(AuthError::PasswordTooShort { min: 12 })
+        ));
+        // One keystroke that NFKC makes 18 letters.
+        assert!(matches!(
+            check("\u{FDFA}"),
+            Err(AuthError::PasswordTooShort { min: 12 })
+        ));
+        // Letters made of a base and a combining mark are one letter each, in either form.
+        assert!(check("ぶどうがだいすきなぞうさん").is_ok());
+        let decomposed: String =
+            unicode_normalization::UnicodeNormalization::nfd("ぶどうがだいすきなぞうさん")
+                .collect();
+        assert!(check(&decomposed).is_ok());
     }
 
     #[test]
