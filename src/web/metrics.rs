@@ -70,12 +70,24 @@ fn method_name(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// Around every request: its id (the caller's own, else a new one) in the request for the
+/// A caller's request id is taken when it is short printable ASCII (a UUID, a trace id);
+/// anything else would make log lines long or odd, and gets a new id instead.
+fn fit_for_the_log(id: &axum::http::HeaderValue) -> bool {
+    (1..=MAX_REQUEST_ID_BYTES).contains(&id.len()) && id.as_bytes().iter().all(u8::is_ascii_graphic)
+}
+
+const MAX_REQUEST_ID_BYTES: usize = 128;
+
+/// Around every request: its id (the caller's own when fit for the log, else a new one) in the request for the
 /// log span and the built-in proxy, and in the response; then counted by route pattern
 /// (never the raw path), method and status.
 pub async fn observe(state: &WebState, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = match req.headers().get(&X_REQUEST_ID) {
+    let id = match req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|id| fit_for_the_log(id))
+    {
         Some(id) => id.clone(),
         None => {
             let id = state.request_ids().next();

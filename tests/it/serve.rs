@@ -174,6 +174,17 @@ async fn every_response_carries_a_request_id() {
         .await
         .unwrap();
     assert_eq!(mine.headers()["x-request-id"], "trace-123");
+    // Too long, or with a space: replaced by one of nidan's, not written to the log.
+    for theirs in ["x".repeat(129), "a b".to_owned()] {
+        let replaced = app
+            .client
+            .get(app.url("/healthz"))
+            .header("x-request-id", &theirs)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(replaced.headers()["x-request-id"].len(), 25, "{theirs}");
+    }
 }
 
 /// The QR code on the set-up page, and the key shown beside it, for the administrator of a
