@@ -114,16 +114,8 @@ fn auth_problem(err: AuthError) -> Problem {
             "email-look-alike",
             "The email address holds an invisible character or a letter that only looks like another",
         ),
-        AuthError::PasswordTooShort { min } => Problem {
-            detail: Some(format!("at least {min} characters, at most 128")),
-            ..problem(
-                S::BAD_REQUEST,
-                "password-length",
-                "The password is too short or too long",
-            )
-        },
-        AuthError::PasswordTooLong => Problem {
-            detail: Some("at most 128 characters".to_owned()),
+        e @ (AuthError::PasswordTooShort { .. } | AuthError::PasswordTooLong) => Problem {
+            detail: Some(e.to_string()),
             ..problem(
                 S::BAD_REQUEST,
                 "password-length",

@@ -636,14 +636,18 @@ impl DbSettings {
     /// Connections the backend named by `database_url` opens at most: SQLite keeps its one
     /// writer beside `max_connections` readers.
     pub fn connections_for(&self, database_url: &str) -> u32 {
-        let writer = u32::from(database_url.starts_with("sqlite:"));
+        let writer = u32::from(is_sqlite(database_url));
         self.max_connections.saturating_add(writer)
     }
 }
 
+fn is_sqlite(database_url: &str) -> bool {
+    database_url.starts_with("sqlite:")
+}
+
 /// Opens the backend that the URL names and brings its schema up to date.
 pub async fn open(database_url: &str, settings: &DbSettings) -> StoreResult<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
+    let store: Arc<dyn Store> = if is_sqlite(database_url) {
         Arc::new(SqliteStore::connect(database_url, settings).await?)
     } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         Arc::new(PostgresStore::connect(database_url, settings).await?)

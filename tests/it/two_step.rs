@@ -555,32 +555,7 @@ async fn twenty_simultaneous_uses_of_one_code_sign_in_exactly_once() {
     }
     app.clock.advance(30);
     let code = app.code_now(&enrolled.secret);
-    let mut tokens = Vec::new();
-    for b in &browsers {
-        let (_, p) = get_html(b, &app.url("/login/2fa")).await;
-        tokens.push(csrf_token(&p).unwrap());
-    }
-    let url = app.url("/login/2fa");
-    let tasks: Vec<_> = browsers
-        .into_iter()
-        .zip(tokens)
-        .map(|(b, token)| {
-            let (url, code) = (url.clone(), code.clone());
-            tokio::spawn(async move {
-                let resp = b
-                    .post(url)
-                    .form(&[("code", code.as_str()), ("csrf_token", token.as_str())])
-                    .send()
-                    .await
-                    .unwrap();
-                (resp.status().as_u16(), location(resp.headers()).to_owned())
-            })
-        })
-        .collect();
-    let mut results = Vec::new();
-    for t in tasks {
-        results.push(t.await.unwrap());
-    }
+    let results = codes_at_once(&app, &code, browsers).await;
     let wins = results
         .iter()
         .filter(|(s, l)| *s == 303 && l == "/")
@@ -835,34 +810,13 @@ async fn a_two_step_change_from_a_session_ended_meanwhile_changes_nothing() {
 async fn a_right_code_sent_twice_at_once_is_no_wrong_guess() {
     let app = TestApp::with_admin().await;
     let enrolled = app.sign_in_and_enable_2fa().await;
-    let url = app.url("/login/2fa");
     // Three double-clicks of five: twelve late copies, more than the ten wrong codes that
     // lock the account's second step.
     for _ in 0..3 {
         let browser = app.password_step().await;
         app.clock.advance(30);
         let code = app.code_now(&enrolled.secret);
-        let (_, page) = get_html(&browser, &url).await;
-        let token = csrf_token(&page).unwrap();
-        let tasks: Vec<_> = (0..5)
-            .map(|_| {
-                let (browser, url, code, token) =
-                    (browser.clone(), url.clone(), code.clone(), token.clone());
-                tokio::spawn(async move {
-                    let resp = browser
-                        .post(url)
-                        .form(&[("code", code.as_str()), ("csrf_token", token.as_str())])
-                        .send()
-                        .await
-                        .unwrap();
-                    (resp.status().as_u16(), location(resp.headers()).to_owned())
-                })
-            })
-            .collect();
-        let mut results = Vec::new();
-        for t in tasks {
-            results.push(t.await.unwrap());
-        }
+        let results = codes_at_once(&app, &code, vec![browser; 5]).await;
         let wins = results
             .iter()
             .filter(|(s, l)| *s == 303 && l == "/")
@@ -873,16 +827,41 @@ async fn a_right_code_sent_twice_at_once_is_no_wrong_guess() {
     let browser = app.password_step().await;
     app.clock.advance(30);
     let code = app.code_now(&enrolled.secret);
-    let (_, page) = get_html(&browser, &url).await;
-    let token = csrf_token(&page).unwrap();
-    let resp = browser
-        .post(&url)
-        .form(&[("code", code.as_str()), ("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        (resp.status().as_u16(), location(resp.headers())),
-        (303, "/")
-    );
+    assert_is_redirect_to(&app.send_code(&browser, "/login/2fa", &code).await, "/");
+}
+
+/// Each browser (waiting for its second step) sends `code` on the code page, all at once:
+/// every answer's status and `Location`.
+async fn codes_at_once(
+    app: &TestApp,
+    code: &str,
+    browsers: Vec<reqwest::Client>,
+) -> Vec<(u16, String)> {
+    let url = app.url("/login/2fa");
+    let mut tokens = Vec::new();
+    for b in &browsers {
+        let (_, page) = get_html(b, &url).await;
+        tokens.push(csrf_token(&page).unwrap());
+    }
+    let tasks: Vec<_> = browsers
+        .into_iter()
+        .zip(tokens)
+        .map(|(b, token)| {
+            let (url, code) = (url.clone(), code.to_owned());
+            tokio::spawn(async move {
+                let resp = b
+                    .post(url)
+                    .form(&[("code", code.as_str()), ("csrf_token", token.as_str())])
+                    .send()
+                    .await
+                    .unwrap();
+                (resp.status().as_u16(), location(resp.headers()).to_owned())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    results
 }
