@@ -70,6 +70,24 @@ impl Notifier for SmtpNotifier {
 pub fn compose(notice: &Notice, at: UnixTime) -> (String, String) {
     let when = format_utc(at);
     let (ja_subject, en_subject, ja, en) = match notice {
+        Notice::PasswordChanged { by_admin } => (
+            "パスワードが変更されました",
+            "Your password was changed",
+            if *by_admin {
+                "管理者がお使いのアカウントのパスワードを変更しました。ほかの端末はログアウトしました。"
+                    .to_owned()
+            } else {
+                "お使いのアカウントのパスワードが変更されました。ほかの端末はログアウトしました。"
+                    .to_owned()
+            },
+            if *by_admin {
+                "An administrator changed the password of your account; every other device was signed out."
+                    .to_owned()
+            } else {
+                "The password of your account was changed; every other device was signed out."
+                    .to_owned()
+            },
+        ),
         Notice::TwoStepEnabled => (
             "2段階認証が有効になりました",
             "Two-step verification was turned on",
@@ -157,6 +175,16 @@ mod tests {
         assert!(body.contains("残りのバックアップコードは 7 個"));
         assert!(body.contains("7 backup codes are left"));
         assert!(body.contains("1970-01-01 00:00 UTC"));
+    }
+
+    #[test]
+    fn a_password_change_says_who_changed_it() {
+        let (subject, own) = compose(&Notice::PasswordChanged { by_admin: false }, 0);
+        assert!(subject.contains("パスワードが変更されました"), "{subject}");
+        assert!(own.contains("ほかの端末はログアウトしました"), "{own}");
+        let (_, admin) = compose(&Notice::PasswordChanged { by_admin: true }, 0);
+        assert!(admin.contains("管理者が"), "{admin}");
+        assert!(admin.contains("An administrator changed"), "{admin}");
     }
 
     #[tokio::test]

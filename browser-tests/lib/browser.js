@@ -26,6 +26,9 @@ const WORDS = {
     send: '送信', code: '確認コード', toMypage: 'マイページへ', logout: 'ログアウト', verify: '認証する',
     backupLink: 'バックアップコードを使用してログイン', backupCode: 'バックアップコード', off: '解除',
     stateOn: '有効', stateOff: '無効', section: '2段階認証',
+    changePassword: 'パスワードの変更', currentPassword: '現在のパスワード', newPassword: /^新しいパスワード \(12/,
+    newPasswordAgain: '新しいパスワード（確認）', change: '変更する', wrongPassword: 'パスワードが正しくありません。',
+    passwordChanged: 'パスワードを変更しました。',
   },
   en: {
     create: 'Create', email: 'Email address', password: 'Password', passwordHint: /^Password \(12/, qrAlt: 'QR code for setting up two-step verification',
@@ -33,6 +36,9 @@ const WORDS = {
     send: 'Send', code: 'Verification code', toMypage: 'Go to My Page', logout: 'Sign out', verify: 'Verify',
     backupLink: 'Sign in with a backup code', backupCode: 'Backup code', off: 'Turn off',
     stateOn: 'On', stateOff: 'Off', section: 'Two-step verification',
+    changePassword: 'Change password', currentPassword: 'Current password', newPassword: /^New password \(12/,
+    newPasswordAgain: 'New password (again)', change: 'Change', wrongPassword: 'The password is not correct.',
+    passwordChanged: 'Your password was changed.',
   },
 };
 

@@ -20,18 +20,24 @@ async function cursorIn(page, name) {
   await page.waitForFunction((n) => document.activeElement && document.activeElement.name === n, name);
 }
 
+/// The first start, typed: the administrator's account, ending on マイページ.
+async function createAdmin(page, server) {
+  const kb = page.keyboard;
+  await page.goto(server.setupUrl);
+  await cursorIn(page, 'email');
+  await kb.type(EMAIL); await kb.press('Tab');
+  await kb.type(PASSWORD); await kb.press('Tab');
+  await kb.type(PASSWORD); await kb.press('Enter');
+  await page.waitForURL('**/mypage');
+}
+
 test('turning it on and signing in with the keyboard alone', async () => {
   const server = await startServer();
   const browser = await launch();
   try {
     const page = await (await browser.newContext({ viewport: DESKTOP, locale: 'ja-JP' })).newPage();
     const kb = page.keyboard;
-    await page.goto(server.setupUrl);
-    await cursorIn(page, 'email');
-    await kb.type(EMAIL); await kb.press('Tab');
-    await kb.type(PASSWORD); await kb.press('Tab');
-    await kb.type(PASSWORD); await kb.press('Enter');
-    await page.waitForURL('**/mypage');
+    await createAdmin(page, server);
     await tabTo(page, '設定'); await kb.press('Enter');
     await page.waitForURL('**/mypage/2fa/setup');
     await cursorIn(page, 'password');
@@ -52,6 +58,28 @@ test('turning it on and signing in with the keyboard alone', async () => {
     await kb.type(codeAt(secret, now() + 30)); await kb.press('Enter');
     await page.waitForURL((u) => new URL(u).pathname === '/');
     await page.getByText(EMAIL, { exact: true }).waitFor();
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
+
+test('changing the password with the keyboard alone', async () => {
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const page = await (await browser.newContext({ viewport: DESKTOP, locale: 'ja-JP' })).newPage();
+    const kb = page.keyboard;
+    const newPassword = 'violet harbour lantern 42';
+    await createAdmin(page, server);
+    await tabTo(page, 'パスワードの変更'); await kb.press('Enter');
+    await page.waitForURL('**/mypage/password');
+    await cursorIn(page, 'current_password');
+    await kb.type(PASSWORD); await kb.press('Tab');
+    await kb.type(newPassword); await kb.press('Tab');
+    await kb.type(newPassword); await kb.press('Enter');
+    await page.waitForURL('**/mypage?notice=password_changed');
+    await page.getByRole('status').getByText('パスワードを変更しました', { exact: false }).waitFor();
   } finally {
     await browser.close();
     await server.stop();

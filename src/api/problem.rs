@@ -127,6 +127,11 @@ fn auth_problem(err: AuthError) -> Problem {
             "password-too-common",
             "This password is too common or too easy to guess",
         ),
+        AuthError::PasswordUnchanged => problem(
+            S::BAD_REQUEST,
+            "password-unchanged",
+            "The new password is the same as the current one",
+        ),
         AuthError::WrongCredentials => problem(
             S::UNAUTHORIZED,
             "wrong-credentials",

@@ -32,6 +32,7 @@ pub fn router() -> Routes {
         .route("/api/v1/login/backup-code", post(login_backup_code))
         .route("/api/v1/logout", post(logout))
         .route("/api/v1/me", get(me))
+        .route("/api/v1/password", post(change_password))
         .route("/api/v1/2fa/enable", post(enable))
         .route("/api/v1/2fa/confirm", post(confirm))
         .route("/api/v1/2fa/disable", post(disable))
@@ -66,6 +67,7 @@ async fn require_csrf_header(req: Request, next: Next) -> Response {
         login_backup_code,
         logout,
         me,
+        change_password,
         enable,
         confirm,
         disable,
@@ -76,6 +78,7 @@ async fn require_csrf_header(req: Request, next: Next) -> Response {
         LoginRequest,
         CodeRequest,
         PasswordRequest,
+        PasswordChangeRequest,
         Outcome,
         StatusOk,
         BackupCodeOk,
@@ -117,6 +120,16 @@ pub struct CodeRequest {
 pub struct PasswordRequest {
     #[schema(format = Password, max_length = 128)]
     password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChangeRequest {
+    #[schema(format = Password, max_length = 128)]
+    current_password: String,
+    /// At least the configured minimum (12 by default) and at most 128 characters, not a
+    /// common or easily guessed password, and not the current one.
+    #[schema(format = Password, max_length = 128)]
+    new_password: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -376,6 +389,31 @@ async fn confirm(
         }),
     )
         .into_response())
+}
+
+/// Change the password: the current one, then the new one. Every other session and every
+/// pending sign-in of the account ends; this one is renewed.
+#[utoipa::path(post, path = "/api/v1/password", request_body = PasswordChangeRequest,
+    responses(
+        (status = 200, description = "Changed; other sessions ended, this one renewed", body = StatusOk),
+        (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn change_password(
+    State(state): State<WebState>,
+    client: Client,
+    ApiUser(user): ApiUser,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<PasswordChangeRequest>,
+) -> Result<Response, ApiError> {
+    let current = SecretString::from(body.current_password);
+    let new = SecretString::from(body.new_password);
+    let session = state
+        .auth()
+        .change_password(&user, &current, &new, &client)
+        .await
+        .map_err(ApiError::auth)?;
+    let jar = with_session(&state, jar, session);
+    Ok((jar, Json(OK)).into_response())
 }
 
 /// Turn it off with the password; the secret and backup codes are deleted.

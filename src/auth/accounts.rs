@@ -1,12 +1,12 @@
 //! Account administration (the CLI's `user` commands).
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::audit::{EventKind, Subject};
-use super::password_policy::check_new_password;
+use super::notify::Notice;
 use super::throttle::account_key;
 use super::{AuthError, AuthResult, AuthService, normalise_email};
-use crate::store::{NewUser, User};
+use crate::store::{AccountChange, NewUser, User};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSummary {
@@ -46,11 +46,7 @@ impl AuthService {
         is_admin: bool,
     ) -> AuthResult<NewUser> {
         let email = normalise_email(email)?;
-        check_new_password(
-            password.expose_secret(),
-            &email,
-            self.policy.min_password_chars,
-        )?;
+        self.judge_new_password(password, &email).await?;
         Ok(NewUser {
             email,
             password_hash: self.hasher.hash(password).await,
@@ -62,20 +58,21 @@ impl AuthService {
     /// Sets a new password and ends every session of the account.
     pub async fn set_password(&self, email: &str, password: &SecretString) -> AuthResult<()> {
         let user = self.existing_user(email).await?;
-        check_new_password(
-            password.expose_secret(),
-            &user.email,
-            self.policy.min_password_chars,
-        )?;
+        self.judge_new_password(password, &user.email).await?;
         let hash = self.hasher.hash(password).await;
         let kind = EventKind::PasswordChanged;
         let subject = Subject::user(user.id, &user.email);
         let event = self.admin_event(kind, subject);
-        self.store
+        let change = self
+            .store
             .set_password(user.id, &hash, self.now(), None, &[event])
             .await?;
+        if change != AccountChange::Done {
+            return Err(AuthError::UnknownUser(user.email));
+        }
         self.sessions.forget_user(user.id);
-        self.recorded(kind, subject, None, self.now());
+        let notice = Notice::PasswordChanged { by_admin: true };
+        self.recorded(kind, subject, Some(notice), self.now());
         Ok(())
     }
 

@@ -22,6 +22,8 @@ pub enum AuthError {
     PasswordTooLong,
     #[error("this password is too common or too easy to guess; choose another")]
     PasswordTooCommon,
+    #[error("the new password is the same as the current one")]
+    PasswordUnchanged,
     #[error("wrong email address or password")]
     WrongCredentials,
     #[error("too many failed attempts; try again later")]

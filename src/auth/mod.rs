@@ -8,6 +8,7 @@ mod email;
 mod error;
 mod login;
 pub mod notify;
+mod own_account;
 mod password_policy;
 pub mod redirect;
 mod session;

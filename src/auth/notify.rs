@@ -6,6 +6,7 @@ use crate::store::Origin;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
+    PasswordChanged { by_admin: bool },
     TwoStepEnabled,
     TwoStepDisabled { by_admin: bool },
     BackupCodeUsed { left: i64 },

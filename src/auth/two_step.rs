@@ -13,8 +13,8 @@ use super::{AuthError, AuthResult, AuthService, Client, NewSession, SignedIn};
 use crate::crypto::{Sealer, TokenHash, keyed_hash, new_token, token_hash};
 use crate::otp::{self, backup_codes, totp};
 use crate::store::{
-    FactorClaim, SecondStepFinish, SecondStepFinished, SessionBasis, SessionRotation,
-    ThrottleState, TotpCredential, TwoStepChange, UserId,
+    FactorClaim, SecondStepFinish, SecondStepFinished, SessionBasis, ThrottleState, TotpCredential,
+    UserId,
 };
 
 /// How long a set-up may take between the password and the first code.
@@ -72,39 +72,6 @@ fn second_step_key(user_id: UserId) -> String {
 }
 
 impl AuthService {
-    /// The password again, as the manual asks before any change; throttled like sign-in.
-    /// The stored hash it matched, for the change to be stored only while it holds.
-    async fn recheck_password(
-        &self,
-        user: &SignedIn,
-        password: &SecretString,
-        client: &Client,
-    ) -> AuthResult<String> {
-        let counted = self
-            .reserve_password_attempt(&user.email, Some(user.user_id), client)
-            .await?;
-        let stored = self.store.user_by_id(user.user_id).await?;
-        let ok = self
-            .hasher
-            .verify(stored.as_ref().map(|u| u.password_hash.as_str()), password)
-            .await;
-        if let (true, Some(stored)) = (ok, stored) {
-            self.password_right(&counted).await?;
-            return Ok(stored.password_hash);
-        }
-        let subject = Subject::user(user.user_id, &user.email);
-        let origin = client.origin();
-        Err(
-            match self
-                .password_failed(subject, &counted, &origin, EventDetail::PasswordAskedAgain)
-                .await?
-            {
-                AuthError::WrongCredentials => AuthError::WrongPassword,
-                other => other,
-            },
-        )
-    }
-
     pub async fn two_step_status(&self, user_id: UserId) -> AuthResult<TwoStepStatus> {
         let enabled = self.store.totp_credential(user_id).await?.is_some();
         let backup_codes_left = if enabled {
@@ -583,53 +550,5 @@ impl AuthService {
             .collect();
         let shown = codes.iter().map(|c| backup_codes::format(c)).collect();
         (shown, hashes)
-    }
-
-    /// The event of a change the signed-in person made to their own account.
-    fn user_event(
-        &self,
-        kind: EventKind,
-        user: &SignedIn,
-        rotation: &SessionRotation,
-    ) -> crate::store::AuditRecord {
-        self.audit_record(kind, user.subject(), EventDetail::None, &rotation.origin)
-    }
-
-    /// A renewed session for this browser; it keeps its device cookie.
-    /// What a rotating change said, as the use case answers it.
-    fn changed(change: TwoStepChange) -> AuthResult<()> {
-        match change {
-            TwoStepChange::Done => Ok(()),
-            TwoStepChange::WasOff => Err(AuthError::TwoStepOff),
-            TwoStepChange::SessionEnded => Err(AuthError::SessionEnded),
-        }
-    }
-
-    /// Replaces `user`'s session, which must still be live (and the account still have
-    /// `password_hash`, the password just checked again) when the change is stored.
-    fn new_rotation(
-        &self,
-        user: &SignedIn,
-        client: &Client,
-        password_hash: Option<String>,
-    ) -> (NewSession, SessionRotation) {
-        let now = self.now();
-        let (token, hash) = new_token();
-        let expires_at = now + self.policy.session_lifetime;
-        (
-            NewSession {
-                token,
-                expires_at,
-                device_token: None,
-            },
-            SessionRotation {
-                token: hash,
-                now,
-                expires_at,
-                origin: client.origin(),
-                replaces: Some(user.token_hash),
-                password_hash,
-            },
-        )
     }
 }

@@ -79,7 +79,9 @@ impl PasswordHasher {
         known && ok
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+    /// Other CPU-heavy work on a password (judging a new one), on the same threads and
+    /// under the same bound as hashing.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
         let _permit = self
             .permits
             .acquire()
@@ -194,6 +196,16 @@ pub fn normalised(password: &str) -> std::borrow::Cow<'_, str> {
         IsNormalized::Yes => std::borrow::Cow::Borrowed(password),
         _ => std::borrow::Cow::Owned(password.nfkc().collect()),
     }
+}
+
+/// Whether two typed passwords are the same password (in their hashed form), compared in
+/// constant time.
+pub fn same_password(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    normalised(a)
+        .as_bytes()
+        .ct_eq(normalised(b).as_bytes())
+        .into()
 }
 
 /// argon2id at nidan's parameters on this thread (the load scripts' baseline calls it raw).

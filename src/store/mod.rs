@@ -185,16 +185,18 @@ pub trait UserStore {
     async fn user_by_id(&self, user_id: UserId) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
-    /// Sets the password and ends every session of the account but `keep`, and every
-    /// pending sign-in, with the audit events, in one transaction.
+    /// Sets the password and ends every session and pending sign-in of the account, with
+    /// the audit events, in one transaction; with a rotation, only while the asking session
+    /// and the checked password hold, and the rotation's session is the one left.
+    /// `SessionEnded` (and nothing changed) when they do not, or the account is gone.
     async fn set_password(
         &self,
         user_id: UserId,
         password_hash: &str,
         now: UnixTime,
-        keep: Option<&TokenHash>,
+        rotation: Option<&SessionRotation>,
         events: &[AuditRecord],
-    ) -> StoreResult<()>;
+    ) -> StoreResult<AccountChange>;
     /// Deletes the account with its sessions and stores the audit events, in one
     /// transaction; `false` (and nothing changed) when there was none.
     async fn delete_user(&self, user_id: UserId, events: &[AuditRecord]) -> StoreResult<bool>;
@@ -433,9 +435,9 @@ pub struct SessionRotation {
     pub password_hash: Option<String>,
 }
 
-/// How a change to two-step verification that rotates the sessions went.
+/// How a change to the account that rotates the sessions went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TwoStepChange {
+pub enum AccountChange {
     Done,
     /// Turning it off, when it was off: nothing changed.
     WasOff,
@@ -470,7 +472,7 @@ pub trait TwoStepStore {
         backup_code_hashes: &[[u8; 32]],
         rotation: &SessionRotation,
         events: &[AuditRecord],
-    ) -> StoreResult<TwoStepChange>;
+    ) -> StoreResult<AccountChange>;
     /// In one transaction: credential, backup codes, set-ups and pending sign-ins go,
     /// sessions rotate (all end when `rotation` is `None`) and the audit events are
     /// stored.
@@ -479,7 +481,7 @@ pub trait TwoStepStore {
         user_id: UserId,
         rotation: Option<&SessionRotation>,
         events: &[AuditRecord],
-    ) -> StoreResult<TwoStepChange>;
+    ) -> StoreResult<AccountChange>;
     /// In one transaction: the new set replaces the old, sessions rotate and the audit
     /// events are stored.
     async fn replace_backup_codes(
@@ -488,7 +490,7 @@ pub trait TwoStepStore {
         backup_code_hashes: &[[u8; 32]],
         rotation: &SessionRotation,
         events: &[AuditRecord],
-    ) -> StoreResult<TwoStepChange>;
+    ) -> StoreResult<AccountChange>;
     /// Marks the code used; `true` for exactly one caller per code.
     async fn spend_backup_code(
         &self,

@@ -228,6 +228,14 @@ pub struct Texts {
     pub notice_enabled: &'static str,
     pub notice_disabled: &'static str,
     pub cancel_link: &'static str,
+    pub password_change_title: &'static str,
+    pub password_change_lead: &'static str,
+    pub current_password_label: &'static str,
+    pub new_password_label: &'static str,
+    pub new_password_confirm_label: &'static str,
+    pub password_change_button: &'static str,
+    pub notice_password_changed: &'static str,
+    pub err_password_unchanged: &'static str,
 }
 
 pub static JA: Texts = Texts {
@@ -323,6 +331,14 @@ pub static JA: Texts = Texts {
     notice_enabled: "2段階認証を有効にしました。",
     notice_disabled: "2段階認証を解除しました。",
     cancel_link: "キャンセル",
+    password_change_title: "パスワードの変更",
+    password_change_lead: "現在のパスワードと新しいパスワードを入力し、「変更する」をクリックしてください。変更すると、ほかの端末はすべてログアウトします。",
+    current_password_label: "現在のパスワード",
+    new_password_label: "新しいパスワード",
+    new_password_confirm_label: "新しいパスワード（確認）",
+    password_change_button: "変更する",
+    notice_password_changed: "パスワードを変更しました。ほかの端末はすべてログアウトしました。",
+    err_password_unchanged: "新しいパスワードが現在のパスワードと同じです。別のパスワードにしてください。",
 };
 
 pub static EN: Texts = Texts {
@@ -418,6 +434,14 @@ pub static EN: Texts = Texts {
     notice_enabled: "Two-step verification is on.",
     notice_disabled: "Two-step verification is off.",
     cancel_link: "Cancel",
+    password_change_title: "Change password",
+    password_change_lead: "Enter your current password and a new one, then click Change. Every other device will be signed out.",
+    current_password_label: "Current password",
+    new_password_label: "New password",
+    new_password_confirm_label: "New password (again)",
+    password_change_button: "Change",
+    notice_password_changed: "Your password was changed. Every other device was signed out.",
+    err_password_unchanged: "The new password is the same as the current one. Choose another.",
 };
 
 /// After a backup-code sign-in: how many codes are left.

@@ -23,6 +23,7 @@ mod notifications;
 mod operations;
 mod outage;
 mod pages_prefix;
+mod password_change;
 mod serve;
 mod sessions;
 mod setup;

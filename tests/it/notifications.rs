@@ -91,7 +91,7 @@ async fn wait_for(inbox: &Arc<Mutex<Vec<Mail>>>, needle: &str) -> Mail {
 }
 
 #[tokio::test]
-async fn the_owner_hears_of_changes_backup_codes_locks_and_new_devices() {
+async fn the_owner_hears_of_changes_backup_codes_passwords_locks_and_new_devices() {
     let (url, inbox) = smtp_sink().await;
     let app = TestApp::with_admin_in(|data| {
         let mut c = config(data);
@@ -154,6 +154,25 @@ async fn the_owner_hears_of_changes_backup_codes_locks_and_new_devices() {
         fresh.body
     );
 
+    // A new password, from マイページ.
+    let page = "/mypage/password";
+    let new = "violet harbour lantern 42";
+    let fields = [
+        ("current_password", PASSWORD),
+        ("new_password", new),
+        ("new_password_confirm", new),
+    ];
+    let resp = post_form(&browser, &app.url(page), &app.url(page), &fields).await;
+    assert_is_redirect_to(&resp, "/mypage?notice=password_changed");
+    let changed = wait_for(&inbox, "パスワードが変更されました").await;
+    assert!(
+        changed
+            .body
+            .contains("The password of your account was changed"),
+        "{}",
+        changed.body
+    );
+
     // Ten wrong passwords lock the account, and its owner hears of it.
     for _ in 0..10 {
         let stranger = client();
@@ -174,5 +193,6 @@ async fn the_owner_hears_of_changes_backup_codes_locks_and_new_devices() {
     for m in &mails {
         assert_eq!(m.to, vec![ADMIN_EMAIL.to_owned()]);
         assert!(!m.body.contains(PASSWORD) && !m.body.contains(&enrolled.backup_codes[0]));
+        assert!(!m.body.contains(new));
     }
 }

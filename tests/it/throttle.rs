@@ -226,20 +226,25 @@ async fn a_hundred_and_fifty_wrong_codes_at_once_evaluate_only_the_limits() {
 
 #[tokio::test]
 async fn the_password_asked_again_is_limited_at_once_too() {
-    let app = TestApp::with_admin().await;
-    let browser = client();
-    assert_eq!(api_sign_in(&app, &browser, PASSWORD).await, 200);
-    let statuses = at_once(
-        &app,
-        &browser,
-        60,
-        "/api/v1/2fa/enable",
-        serde_json::json!({"password": "wrong password"}),
-    )
-    .await;
-    assert!(!statuses.contains(&200), "{statuses:?}");
-    assert_eq!(events(&app, "sign_in_failed").await, 10);
-    assert_eq!(events(&app, "locked").await, 1);
+    let new = "violet harbour lantern 42";
+    for (path, body) in [
+        (
+            "/api/v1/2fa/enable",
+            serde_json::json!({"password": "wrong password"}),
+        ),
+        (
+            "/api/v1/password",
+            serde_json::json!({"current_password": "wrong password", "new_password": new}),
+        ),
+    ] {
+        let app = TestApp::with_admin().await;
+        let browser = client();
+        assert_eq!(api_sign_in(&app, &browser, PASSWORD).await, 200);
+        let statuses = at_once(&app, &browser, 60, path, body).await;
+        assert!(!statuses.contains(&200), "{path}: {statuses:?}");
+        assert_eq!(events(&app, "sign_in_failed").await, 10, "{path}");
+        assert_eq!(events(&app, "locked").await, 1, "{path}");
+    }
 }
 
 #[tokio::test]

@@ -186,28 +186,30 @@ macro_rules! accounts_statements {
                 user_id: UserId,
                 password_hash: &str,
                 now: UnixTime,
-                keep: Option<&TokenHash>,
+                rotation: Option<&SessionRotation>,
                 events: &[AuditRecord],
-            ) -> StoreResult<()> {
+            ) -> StoreResult<AccountChange> {
                 let mut tx = self.pool()?.begin().await?;
-                sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+                if !rotate_sessions(&mut tx, user_id, rotation).await? {
+                    return Ok(AccountChange::SessionEnded);
+                }
+                let updated = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                     .bind(password_hash)
                     .bind(now)
                     .bind(user_id)
                     .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2")
-                    .bind(user_id)
-                    .bind(keep.map(|h| h.as_slice()))
-                    .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                if updated != 1 {
+                    return Ok(AccountChange::SessionEnded);
+                }
                 sqlx::query("DELETE FROM pending_logins WHERE user_id = $1")
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
                 append_audits(&mut tx, events).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(AccountChange::Done)
             }
 
             async fn delete_user(&self, user_id: UserId, events: &[AuditRecord]) -> StoreResult<bool> {

@@ -186,13 +186,13 @@ macro_rules! two_step_statements {
             user_id: UserId,
             rotation: Option<&SessionRotation>,
             events: &[AuditRecord],
-        ) -> StoreResult<TwoStepChange> {
+        ) -> StoreResult<AccountChange> {
             if !rotate_sessions(&mut tx, user_id, rotation).await? {
-                return Ok(TwoStepChange::SessionEnded);
+                return Ok(AccountChange::SessionEnded);
             }
             append_audits(&mut tx, events).await?;
             tx.commit().await?;
-            Ok(TwoStepChange::Done)
+            Ok(AccountChange::Done)
         }
 
         async fn insert_backup_codes(
@@ -278,7 +278,7 @@ macro_rules! two_step_statements {
                 backup_code_hashes: &[[u8; 32]],
                 rotation: &SessionRotation,
                 events: &[AuditRecord],
-            ) -> StoreResult<TwoStepChange> {
+            ) -> StoreResult<AccountChange> {
                 let mut tx = self.pool()?.begin().await?;
                 sqlx::query(
                     "INSERT INTO totp_credentials (user_id, sealed_secret, last_used_step, enabled_at)
@@ -306,7 +306,7 @@ macro_rules! two_step_statements {
                 user_id: UserId,
                 rotation: Option<&SessionRotation>,
                 events: &[AuditRecord],
-            ) -> StoreResult<TwoStepChange> {
+            ) -> StoreResult<AccountChange> {
                 let mut tx = self.pool()?.begin().await?;
                 let removed = sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
                     .bind(user_id)
@@ -315,7 +315,7 @@ macro_rules! two_step_statements {
                     .rows_affected()
                     == 1;
                 if !removed {
-                    return Ok(TwoStepChange::WasOff);
+                    return Ok(AccountChange::WasOff);
                 }
                 insert_backup_codes(&mut tx, user_id, &[]).await?;
                 for table in ["totp_enrollments", "pending_logins"] {
@@ -333,7 +333,7 @@ macro_rules! two_step_statements {
                 backup_code_hashes: &[[u8; 32]],
                 rotation: &SessionRotation,
                 events: &[AuditRecord],
-            ) -> StoreResult<TwoStepChange> {
+            ) -> StoreResult<AccountChange> {
                 let mut tx = self.pool()?.begin().await?;
                 insert_backup_codes(&mut tx, user_id, backup_code_hashes).await?;
                 finish_rotation(tx, user_id, Some(rotation), events).await

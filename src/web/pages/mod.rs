@@ -5,6 +5,7 @@ mod home;
 mod login;
 mod logout;
 mod mypage;
+mod password_change;
 mod second_step;
 mod setup;
 mod static_files;
@@ -25,6 +26,7 @@ pub fn router() -> Routes {
         .merge(login::router())
         .merge(logout::router())
         .merge(mypage::router())
+        .merge(password_change::router())
         .merge(second_step::router())
         .merge(setup::router())
         .merge(static_files::router())
@@ -67,6 +69,7 @@ fn refusal(lang: Lang, err: AuthError) -> Result<(StatusCode, String), WebError>
         }
         AuthError::PasswordTooLong => (StatusCode::BAD_REQUEST, t.err_password_long),
         AuthError::PasswordTooCommon => (StatusCode::BAD_REQUEST, t.err_password_common),
+        AuthError::PasswordUnchanged => (StatusCode::BAD_REQUEST, t.err_password_unchanged),
         AuthError::WrongCredentials => (StatusCode::UNAUTHORIZED, t.err_wrong_credentials),
         AuthError::EmailTaken => (StatusCode::CONFLICT, t.err_email_taken),
         AuthError::SetupLinkInvalid => (StatusCode::NOT_FOUND, t.setup_invalid),

@@ -75,6 +75,7 @@ async fn show(
     // Fixed words per notice; nothing from the query is echoed.
     let notice = match q.notice.as_str() {
         "disabled" => Some(t.notice_disabled.to_owned()),
+        "password_changed" => Some(t.notice_password_changed.to_owned()),
         "backup_used" if status.enabled => Some(backup_used(lang, status.backup_codes_left)),
         "session_ended" => Some(t.session_ended_notice.to_owned()),
         "session_unknown" => Some(t.err_unknown_session.to_owned()),
