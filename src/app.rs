@@ -121,6 +121,7 @@ impl App {
         };
         let prefix = config.pages_prefix.as_str();
         let setup_url = setup_token.map(|t| format!("{public_url}{prefix}/setup/{t}"));
+        let auth = auth.with_link_base(&format!("{public_url}{prefix}"));
 
         let settings = web::WebSettings {
             public_url: public_url.clone(),
@@ -238,12 +239,13 @@ async fn prune_forever(auth: AuthService, retention: Duration, every: Duration) 
     loop {
         ticks.tick().await;
         match auth.prune(retention).await {
-            Ok(p) if p.events + p.devices + p.sessions > 0 => {
+            Ok(p) if p.events + p.devices + p.sessions + p.reset_links > 0 => {
                 tracing::info!(
                     events = p.events,
                     devices = p.devices,
                     sessions = p.sessions,
-                    "pruned old audit events, unused devices and ended sessions"
+                    reset_links = p.reset_links,
+                    "pruned old audit events, unused devices, ended sessions and expired links"
                 );
             }
             Ok(_) => {}

@@ -70,6 +70,29 @@ impl Notifier for SmtpNotifier {
 pub fn compose(notice: &Notice, at: UnixTime) -> (String, String) {
     let when = format_utc(at);
     let (ja_subject, en_subject, ja, en) = match notice {
+        Notice::PasswordResetLink { link, expires_at } => {
+            let until = format_utc(*expires_at);
+            (
+                "パスワードの再設定",
+                "Choose a new password",
+                format!(
+                    "パスワードの再設定が依頼されました。次のリンクを開いて、新しいパスワードを設定してください（{until} まで有効、1回のみ使用できます）。\n{}",
+                    link.0
+                ),
+                format!(
+                    "Someone asked to choose a new password for your account. Open this link to choose it (valid until {until}, once):\n{}",
+                    link.0
+                ),
+            )
+        }
+        Notice::PasswordReset => (
+            "パスワードが再設定されました",
+            "Your password was reset",
+            "「パスワードをお忘れの方」から、お使いのアカウントのパスワードが再設定されました。すべての端末はログアウトしました。"
+                .to_owned(),
+            "The password of your account was reset through \"Forgot your password?\"; every device was signed out."
+                .to_owned(),
+        ),
         Notice::PasswordChanged { by_admin } => (
             "パスワードが変更されました",
             "Your password was changed",
@@ -156,11 +179,18 @@ pub fn compose(notice: &Notice, at: UnixTime) -> (String, String) {
         }
     };
     let subject = format!("[nidan] {ja_subject} / {en_subject}");
-    let body = format!(
-        "{ja}\n日時: {when}\n心当たりがない場合は、すぐにパスワードを変更し、管理者に連絡してください。\n\n\
-         ----\n\n\
-         {en}\nTime: {when}\nIf this was not you, change your password now and tell your administrator.\n"
-    );
+    let (ja_not_you, en_not_you) = match notice {
+        Notice::PasswordResetLink { .. } => (
+            "心当たりがない場合は、このメールを無視してください。パスワードは変更されません。",
+            "If you did not ask for this, ignore this email: your password stays as it is.",
+        ),
+        _ => (
+            "心当たりがない場合は、すぐにパスワードを変更し、管理者に連絡してください。",
+            "If this was not you, change your password now and tell your administrator.",
+        ),
+    };
+    let body =
+        format!("{ja}\n日時: {when}\n{ja_not_you}\n\n----\n\n{en}\nTime: {when}\n{en_not_you}\n");
     (subject, body)
 }
 

@@ -127,6 +127,26 @@ fn auth_problem(err: AuthError) -> Problem {
             "password-too-common",
             "This password is too common or too easy to guess",
         ),
+        AuthError::PasswordControlCharacters => problem(
+            S::BAD_REQUEST,
+            "password-characters",
+            "A password cannot contain control characters such as line breaks or tabs",
+        ),
+        AuthError::ResetUnavailable => problem(
+            S::SERVICE_UNAVAILABLE,
+            "reset-unavailable",
+            "This server cannot send email, so a password cannot be reset here; ask the administrator",
+        ),
+        AuthError::ResetLinkInvalid => problem(
+            S::GONE,
+            "reset-link-invalid",
+            "The link is not valid: used already, expired, or the password changed since",
+        ),
+        AuthError::CodeRequired => problem(
+            S::BAD_REQUEST,
+            "code-required",
+            "Two-step verification is on: a code from the app or a backup code is needed too",
+        ),
         AuthError::PasswordUnchanged => problem(
             S::BAD_REQUEST,
             "password-unchanged",

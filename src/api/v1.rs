@@ -33,6 +33,8 @@ pub fn router() -> Routes {
         .route("/api/v1/logout", post(logout))
         .route("/api/v1/me", get(me))
         .route("/api/v1/password", post(change_password))
+        .route("/api/v1/password/forgot", post(forgot_password))
+        .route("/api/v1/password/reset", post(reset_password))
         .route("/api/v1/2fa/enable", post(enable))
         .route("/api/v1/2fa/confirm", post(confirm))
         .route("/api/v1/2fa/disable", post(disable))
@@ -68,6 +70,8 @@ async fn require_csrf_header(req: Request, next: Next) -> Response {
         logout,
         me,
         change_password,
+        forgot_password,
+        reset_password,
         enable,
         confirm,
         disable,
@@ -79,6 +83,8 @@ async fn require_csrf_header(req: Request, next: Next) -> Response {
         CodeRequest,
         PasswordRequest,
         PasswordChangeRequest,
+        ForgotRequest,
+        ResetRequest,
         Outcome,
         StatusOk,
         BackupCodeOk,
@@ -130,6 +136,25 @@ pub struct PasswordChangeRequest {
     /// common or easily guessed password, and not the current one.
     #[schema(format = Password, max_length = 128)]
     new_password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ForgotRequest {
+    #[schema(example = "xxx@co.jp", max_length = 254)]
+    email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResetRequest {
+    /// The `token` of the link in the email.
+    #[schema(max_length = 128)]
+    token: String,
+    #[schema(format = Password, max_length = 128)]
+    new_password: String,
+    /// When two-step verification is on: 6 digits from the app, or a backup code.
+    #[serde(default)]
+    #[schema(example = "124822", max_length = 64)]
+    code: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -414,6 +439,48 @@ async fn change_password(
         .map_err(ApiError::auth)?;
     let jar = with_session(&state, jar, session);
     Ok((jar, Json(OK)).into_response())
+}
+
+/// Forgotten password: a link to choose a new one is emailed when the address has an
+/// account. The answer is the same either way.
+#[utoipa::path(post, path = "/api/v1/password/forgot", request_body = ForgotRequest,
+    responses(
+        (status = 202, description = "A link is on its way if the address has an account", body = StatusOk),
+        (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No email here", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn forgot_password(
+    State(state): State<WebState>,
+    client: Client,
+    ApiJson(body): ApiJson<ForgotRequest>,
+) -> Result<Response, ApiError> {
+    state
+        .auth()
+        .request_password_reset(&body.email, &client)
+        .await
+        .map_err(ApiError::auth)?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(OK)).into_response())
+}
+
+/// A new password through the emailed link's token (and a code when two-step
+/// verification is on). Every session of the account ends; sign in again afterwards.
+#[utoipa::path(post, path = "/api/v1/password/reset", request_body = ResetRequest,
+    responses(
+        (status = 200, description = "The new password is set", body = StatusOk),
+        (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn reset_password(
+    State(state): State<WebState>,
+    client: Client,
+    ApiJson(body): ApiJson<ResetRequest>,
+) -> Result<Response, ApiError> {
+    let new = SecretString::from(body.new_password);
+    state
+        .auth()
+        .reset_password(&body.token, &new, &body.code, &client)
+        .await
+        .map_err(ApiError::auth)?;
+    Ok(Json(OK).into_response())
 }
 
 /// Turn it off with the password; the secret and backup codes are deleted.

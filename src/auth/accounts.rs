@@ -46,7 +46,7 @@ impl AuthService {
         is_admin: bool,
     ) -> AuthResult<NewUser> {
         let email = normalise_email(email)?;
-        self.judge_new_password(password, &email).await?;
+        self.judge_new_password(password, &email, None).await?;
         Ok(NewUser {
             email,
             password_hash: self.hasher.hash(password).await,
@@ -58,7 +58,7 @@ impl AuthService {
     /// Sets a new password and ends every session of the account.
     pub async fn set_password(&self, email: &str, password: &SecretString) -> AuthResult<()> {
         let user = self.existing_user(email).await?;
-        self.judge_new_password(password, &user.email).await?;
+        self.judge_new_password(password, &user.email, None).await?;
         let hash = self.hasher.hash(password).await;
         let kind = EventKind::PasswordChanged;
         let subject = Subject::user(user.id, &user.email);

@@ -67,6 +67,7 @@ pub struct Pruned {
     pub events: u64,
     pub devices: u64,
     pub sessions: u64,
+    pub reset_links: u64,
 }
 
 impl AuthService {
@@ -247,6 +248,7 @@ impl AuthService {
                 .store
                 .prune_sessions(now, now - self.policy.session_idle_timeout)
                 .await?,
+            reset_links: self.store.prune_password_resets(now).await?,
         })
     }
 

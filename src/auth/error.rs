@@ -22,8 +22,17 @@ pub enum AuthError {
     PasswordTooLong,
     #[error("this password is too common or too easy to guess; choose another")]
     PasswordTooCommon,
+    #[error("a password cannot contain control characters such as line breaks or tabs")]
+    PasswordControlCharacters,
     #[error("the new password is the same as the current one")]
     PasswordUnchanged,
+    /// Resets need email (SMTP) to send their links.
+    #[error("a forgotten password cannot be reset here without email; ask the administrator")]
+    ResetUnavailable,
+    #[error("this link is not valid (already used, expired, or the password changed since)")]
+    ResetLinkInvalid,
+    #[error("two-step verification is on: a code from the app or a backup code is needed too")]
+    CodeRequired,
     #[error("wrong email address or password")]
     WrongCredentials,
     #[error("too many failed attempts; try again later")]

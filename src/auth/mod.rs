@@ -10,6 +10,7 @@ mod login;
 pub mod notify;
 mod own_account;
 mod password_policy;
+mod password_reset;
 pub mod redirect;
 mod session;
 mod session_cache;
@@ -34,6 +35,7 @@ pub use notify::{Notice, Notifier};
 pub use password_policy::{
     DEFAULT_MIN_PASSWORD_CHARS, LOWEST_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS,
 };
+pub use password_reset::{RESET_LIFETIME_SECS, ResetView};
 pub use session::{NewSession, SignedIn};
 pub use two_step::{
     PENDING_LIFETIME_SECS, PENDING_MAX_FAILURES, SecondFactor, SecondStepDone, TotpSetup,
@@ -106,6 +108,8 @@ pub struct AuthService {
     metrics: Arc<crate::metrics::Metrics>,
     notifier: Arc<dyn Notifier>,
     sessions: Arc<session_cache::SessionCache>,
+    /// Where links in emails point (`with_link_base`); empty: no links.
+    link_base: Arc<str>,
 }
 
 impl AuthService {
@@ -129,6 +133,7 @@ impl AuthService {
             metrics: Arc::new(crate::metrics::Metrics::default()),
             notifier: Arc::new(notify::NoNotifier),
             sessions: Arc::new(sessions),
+            link_base: "".into(),
             policy,
         }
     }

@@ -6,18 +6,49 @@ use crate::store::Origin;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    PasswordChanged { by_admin: bool },
+    /// 「パスワードをお忘れの方」: the link to choose a new password, valid until `expires_at`.
+    PasswordResetLink {
+        link: SecretLink,
+        expires_at: UnixTime,
+    },
+    /// A new password was chosen through such a link.
+    PasswordReset,
+    PasswordChanged {
+        by_admin: bool,
+    },
     TwoStepEnabled,
-    TwoStepDisabled { by_admin: bool },
-    BackupCodeUsed { left: i64 },
+    TwoStepDisabled {
+        by_admin: bool,
+    },
+    BackupCodeUsed {
+        left: i64,
+    },
     BackupCodesRegenerated,
-    Locked { until: UnixTime },
-    NewDevice { origin: Origin },
+    Locked {
+        until: UnixTime,
+    },
+    NewDevice {
+        origin: Origin,
+    },
+}
+
+/// A link that opens something by itself (a reset): never shown in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretLink(pub String);
+
+impl std::fmt::Debug for SecretLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretLink(<redacted>)")
+    }
 }
 
 /// Delivers notices; must not block (send in the background) and must not fail the caller.
 pub trait Notifier: Send + Sync {
     fn notify(&self, to: &str, notice: Notice, at: UnixTime);
+    /// Whether notices reach anyone (a link by email needs it).
+    fn delivers(&self) -> bool {
+        true
+    }
 }
 
 /// Notifications off (no SMTP configured).
@@ -25,4 +56,7 @@ pub struct NoNotifier;
 
 impl Notifier for NoNotifier {
     fn notify(&self, _to: &str, _notice: Notice, _at: UnixTime) {}
+    fn delivers(&self) -> bool {
+        false
+    }
 }

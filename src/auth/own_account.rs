@@ -5,9 +5,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::audit::{EventDetail, EventKind, Subject};
 use super::notify::Notice;
+use super::password_policy::same_password;
 use super::{AuthError, AuthResult, AuthService, Client, NewSession, SignedIn};
 use crate::crypto::new_token;
-use crate::crypto::password::same_password;
 use crate::store::{AccountChange, SessionRotation};
 
 impl AuthService {
@@ -21,9 +21,11 @@ impl AuthService {
         new: &SecretString,
         client: &Client,
     ) -> AuthResult<NewSession> {
-        // The policy first: a weak new password costs no attempt and no hash.
-        self.judge_new_password(new, &user.email).await?;
+        // The current password first: without it nothing else is judged (judging a new
+        // password costs more than a hash), and a locked account is refused at once.
         let checked = self.recheck_password(user, current, client).await?;
+        self.judge_new_password(new, &user.email, Some(user.user_id))
+            .await?;
         if same_password(current.expose_secret(), new.expose_secret()) {
             return Err(AuthError::PasswordUnchanged);
         }

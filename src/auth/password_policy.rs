@@ -5,6 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{AuthError, AuthResult, AuthService};
 use crate::crypto::password::normalised;
+use crate::store::{ThrottleRule, UserId};
 
 /// The minimum unless `--min-password-length` says otherwise.
 pub const DEFAULT_MIN_PASSWORD_CHARS: usize = 12;
@@ -22,14 +23,28 @@ const MIN_GUESSES: u64 = 100_000_000;
 /// a password whose first 64 characters are hard to guess is hard to guess.
 const JUDGED_CHARS: usize = 64;
 
+/// New passwords one account may have judged in 15 minutes, right or not: judging costs
+/// up to a quarter of a second of CPU, and nobody tries twenty in a row.
+const JUDGED_PER_ACCOUNT: ThrottleRule = ThrottleRule {
+    limit: 20,
+    window: 15 * 60,
+    lock_for: 15 * 60,
+};
+
 impl AuthService {
     /// [`check_new_password`] under this service's policy, on the hashing threads (zxcvbn
     /// can take tens of milliseconds, too long for an async thread) and within their bound.
+    /// For an existing account (`account`), counted on it.
     pub(crate) async fn judge_new_password(
         &self,
         password: &SecretString,
         email: &str,
+        account: Option<UserId>,
     ) -> AuthResult<()> {
+        if let Some(user_id) = account {
+            let key = format!("new-password:{user_id}");
+            self.count_or_refuse(&key, JUDGED_PER_ACCOUNT).await?;
+        }
         let (password, email) = (password.clone(), email.to_owned());
         let min = self.policy.min_password_chars;
         self.hasher
@@ -51,7 +66,11 @@ pub(crate) fn check_new_password(password: &str, email: &str, min_chars: usize) 
     if hashed.chars().count() > MAX_PASSWORD_CHARS {
         return Err(AuthError::PasswordTooLong);
     }
-    let seen: String = hashed.chars().filter(|&c| visible(c)).collect();
+    // Line breaks, tabs, NUL: no browser's password field can type them again.
+    if hashed.chars().any(char::is_control) {
+        return Err(AuthError::PasswordControlCharacters);
+    }
+    let seen = seen_form(&hashed);
     let typed = password.chars().filter(|&c| visible(c)).count();
     if typed.min(seen.chars().count()) < min_chars {
         return Err(AuthError::PasswordTooShort { min: min_chars });
@@ -66,6 +85,22 @@ pub(crate) fn check_new_password(password: &str, email: &str, min_chars: usize) 
         return Err(AuthError::PasswordTooCommon);
     }
     Ok(())
+}
+
+/// What a person sees of a password: its NFKC form without invisible characters.
+fn seen_form(password: &str) -> String {
+    normalised(password)
+        .chars()
+        .filter(|&c| visible(c))
+        .collect()
+}
+
+/// Whether a new password is the current one as a person sees it (full-width letters,
+/// zero-width spaces and other invisible additions make no new password); constant time.
+pub(crate) fn same_password(current: &str, new: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let (current, new) = (seen_form(current), seen_form(new));
+    current.as_bytes().ct_eq(new.as_bytes()).into()
 }
 
 /// Not a control, not a combining mark, not a default-ignorable code point (Unicode's
@@ -164,6 +199,33 @@ mod tests {
     }
 
     #[test]
+    fn the_same_password_is_the_same_however_it_is_typed() {
+        let current = "correct horse battery";
+        assert!(same_password(current, "ｃｏｒｒｅｃｔ horse battery"));
+        assert!(same_password(
+            current,
+            "correct\u{200B} horse battery\u{FE0F}"
+        ));
+        assert!(!same_password(current, "correct horse battery!"));
+        assert!(!same_password(current, "correct horse batter"));
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        for password in [
+            "violet harbour\nlantern 42",
+            "violet harbour\tlantern 42",
+            "violet harbour lantern 42\0",
+            "\u{7F}violet harbour lantern 42",
+        ] {
+            assert!(
+                matches!(check(password), Err(AuthError::PasswordControlCharacters)),
+                "{password:?}"
+            );
+        }
+    }
+
+    #[test]
     fn only_the_first_64_characters_are_judged() {
         let strong = "violet harbour lantern 42";
         assert!(check(strong).is_ok());
@@ -185,7 +247,7 @@ mod tests {
             .chars()
             .flat_map(|c| [c, '\u{FE0F}'])
             .collect();
-        for weak in [zwsp.as_str(), selectors.as_str(), "pass\u{0}word\n1234"] {
+        for weak in [zwsp.as_str(), selectors.as_str()] {
             assert!(
                 matches!(check(weak), Err(AuthError::PasswordTooCommon)),
                 "{weak:?}"

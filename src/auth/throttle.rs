@@ -39,6 +39,19 @@ pub(crate) struct PasswordAttempt {
 }
 
 impl AuthService {
+    /// Counts one use of `key` before the work it guards; `Throttled` while the key is
+    /// locked or its window is full.
+    pub(crate) async fn count_or_refuse(&self, key: &str, rule: ThrottleRule) -> AuthResult<()> {
+        let now = self.now();
+        if self.store.reserve_attempt(key, now, rule).await?.is_some() {
+            return Ok(());
+        }
+        let until = self.store.check_throttles(&[key], now).await?.locked_until;
+        Err(AuthError::Throttled {
+            retry_after: self.retry_after(until.unwrap_or(now + rule.lock_for)),
+        })
+    }
+
     /// The account's counter for this client: its own when its device cookie has signed
     /// in to the account before, else the one every unknown browser shares.
     async fn account_counter(

@@ -67,7 +67,7 @@ fn owner(user_id: UserId) -> Vec<u8> {
     format!("nidan totp user:{user_id}").into_bytes()
 }
 
-fn second_step_key(user_id: UserId) -> String {
+pub(super) fn second_step_key(user_id: UserId) -> String {
     format!("2fa:{user_id}")
 }
 
@@ -446,6 +446,30 @@ impl AuthService {
         failures: i64,
         account: ThrottleState,
     ) -> AuthResult<AuthError> {
+        if let Some(locked) = self
+            .code_failed(subject, factor_name, origin, account)
+            .await?
+        {
+            return Ok(locked);
+        }
+        if failures >= PENDING_MAX_FAILURES {
+            self.store.take_pending_login(pending).await?;
+            return Ok(AuthError::TooManyWrongCodes);
+        }
+        Ok(AuthError::WrongCode {
+            attempts_left: Some(PENDING_MAX_FAILURES - failures),
+        })
+    }
+
+    /// A wrong code, counted on the account as `account`: recorded; the lock when this
+    /// one reached the limit (its owner hears of it).
+    pub(super) async fn code_failed(
+        &self,
+        subject: Subject<'_>,
+        factor_name: Factor,
+        origin: &crate::store::Origin,
+        account: ThrottleState,
+    ) -> AuthResult<Option<AuthError>> {
         tracing::info!("second step failed");
         self.record(
             EventKind::SecondStepFailed,
@@ -467,21 +491,15 @@ impl AuthService {
                 Some(Notice::Locked { until }),
             )
             .await?;
-            return Ok(AuthError::SecondStepLocked {
+            return Ok(Some(AuthError::SecondStepLocked {
                 retry_after: self.retry_after(until),
-            });
+            }));
         }
-        if failures >= PENDING_MAX_FAILURES {
-            self.store.take_pending_login(pending).await?;
-            return Ok(AuthError::TooManyWrongCodes);
-        }
-        Ok(AuthError::WrongCode {
-            attempts_left: Some(PENDING_MAX_FAILURES - failures),
-        })
+        Ok(None)
     }
 
     /// The time step of a right code from the app (not yet claimed), or `None`.
-    fn totp_step(
+    pub(super) fn totp_step(
         &self,
         user_id: UserId,
         credential: Option<&TotpCredential>,
@@ -524,10 +542,20 @@ impl AuthService {
                 AuthError::PendingExpired
             });
         };
+        Ok((failures, self.reserve_account_code_attempt(user_id).await?))
+    }
+
+    /// Reserves one code attempt on the account's second-step limit, before the code is
+    /// checked; its counter after this one.
+    pub(super) async fn reserve_account_code_attempt(
+        &self,
+        user_id: UserId,
+    ) -> AuthResult<ThrottleState> {
+        let now = self.now();
         let key = second_step_key(user_id);
         let rule = self.policy.second_step_throttle;
         match self.store.reserve_attempt(&key, now, rule).await? {
-            Some(account) => Ok((failures, account)),
+            Some(account) => Ok(account),
             None => {
                 let until = self
                     .store

@@ -198,16 +198,6 @@ pub fn normalised(password: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Whether two typed passwords are the same password (in their hashed form), compared in
-/// constant time.
-pub fn same_password(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    normalised(a)
-        .as_bytes()
-        .ct_eq(normalised(b).as_bytes())
-        .into()
-}
-
 /// argon2id at nidan's parameters on this thread (the load scripts' baseline calls it raw).
 pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);

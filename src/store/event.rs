@@ -23,10 +23,14 @@ pub enum EventKind {
     PasswordChanged,
     SessionEnded,
     SignedOut,
+    /// Someone asked for a link to choose a new password (「パスワードをお忘れの方」).
+    PasswordResetRequested,
+    /// A new password was chosen through such a link.
+    PasswordReset,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::AccountCreated,
         EventKind::AccountDeleted,
         EventKind::SignInOk,
@@ -44,6 +48,8 @@ impl EventKind {
         EventKind::PasswordChanged,
         EventKind::SessionEnded,
         EventKind::SignedOut,
+        EventKind::PasswordResetRequested,
+        EventKind::PasswordReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +69,8 @@ impl EventKind {
             EventKind::BackupCodesRegenerated => "backup_codes_regenerated",
             EventKind::TwoStepReset => "two_factor_reset",
             EventKind::PasswordChanged => "password_changed",
+            EventKind::PasswordResetRequested => "password_reset_requested",
+            EventKind::PasswordReset => "password_reset",
             EventKind::SessionEnded => "session_ended",
             EventKind::SignedOut => "signed_out",
         }

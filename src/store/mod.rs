@@ -1,6 +1,7 @@
 //! Storage: the traits `auth` speaks to, and one module per backend. All SQL lives below here.
 
 pub mod event;
+mod password_resets;
 mod postgres;
 mod reachability;
 mod sql;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::crypto::TokenHash;
 
+pub use password_resets::{PasswordReset, PasswordResetStore, ResetFinish, ResetFinished};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -185,9 +187,10 @@ pub trait UserStore {
     async fn user_by_id(&self, user_id: UserId) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
-    /// Sets the password and ends every session and pending sign-in of the account, with
-    /// the audit events, in one transaction; with a rotation, only while the asking session
-    /// and the checked password hold, and the rotation's session is the one left.
+    /// Sets the password and ends every session, pending sign-in and reset link of the
+    /// account, with the audit events, in one transaction; with a rotation, only while the
+    /// asking session and the checked password hold, and the rotation's session is the one
+    /// left.
     /// `SessionEnded` (and nothing changed) when they do not, or the account is gone.
     async fn set_password(
         &self,
@@ -598,6 +601,7 @@ pub trait Store:
     + ThrottleStore
     + SetupStore
     + TwoStepStore
+    + PasswordResetStore
     + AuditStore
     + MetaStore
     + Send
@@ -611,6 +615,7 @@ impl<T> Store for T where
         + ThrottleStore
         + SetupStore
         + TwoStepStore
+        + PasswordResetStore
         + MetaStore
         + Send
         + Sync

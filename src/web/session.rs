@@ -44,14 +44,51 @@ pub fn session_removal(state: &WebState) -> Cookie<'static> {
     cookie
 }
 
+/// A password-reset link's token, moved out of the address bar: sent only to its page.
+pub const RESET_COOKIE: &str = "nidan_reset";
+pub const RESET_PATH: &str = "/login/reset";
+
 /// `path`: `/login` for the pages, `/api/v1/login` for the API (under the pages prefix).
 pub fn pending_cookie(token: String, secure: bool, path: &str) -> Cookie<'static> {
-    Cookie::build((PENDING_COOKIE, token))
+    scoped_cookie(
+        PENDING_COOKIE,
+        token,
+        secure,
+        path,
+        crate::auth::PENDING_LIFETIME_SECS,
+    )
+}
+
+pub fn reset_cookie(token: String, secure: bool) -> Cookie<'static> {
+    scoped_cookie(
+        RESET_COOKIE,
+        token,
+        secure,
+        RESET_PATH,
+        crate::auth::RESET_LIFETIME_SECS,
+    )
+}
+
+pub fn reset_removal() -> Cookie<'static> {
+    Cookie::build(RESET_COOKIE)
+        .path(super::paths::to(RESET_PATH))
+        .build()
+}
+
+/// A short-lived cookie for a few of nidan's paths only (under the pages prefix).
+fn scoped_cookie(
+    name: &'static str,
+    token: String,
+    secure: bool,
+    path: &str,
+    lifetime_secs: i64,
+) -> Cookie<'static> {
+    Cookie::build((name, token))
         .path(super::paths::to(path))
         .http_only(true)
         .secure(secure)
         .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(crate::auth::PENDING_LIFETIME_SECS))
+        .max_age(time::Duration::seconds(lifetime_secs))
         .build()
 }
 

@@ -19,6 +19,8 @@ use tempfile::TempDir;
 
 mod process;
 pub use process::*;
+mod smtp;
+pub use smtp::*;
 
 pub const ADMIN_EMAIL: &str = "admin@example.jp";
 pub const PASSWORD: &str = "correct horse battery";

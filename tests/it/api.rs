@@ -259,6 +259,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         "/api/v1/logout",
         "/api/v1/me",
         "/api/v1/password",
+        "/api/v1/password/forgot",
+        "/api/v1/password/reset",
         "/api/v1/2fa/enable",
         "/api/v1/2fa/confirm",
         "/api/v1/2fa/disable",

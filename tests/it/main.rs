@@ -24,6 +24,7 @@ mod operations;
 mod outage;
 mod pages_prefix;
 mod password_change;
+mod password_reset;
 mod serve;
 mod sessions;
 mod setup;

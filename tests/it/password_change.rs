@@ -147,7 +147,8 @@ async fn a_weak_repeated_or_mistyped_new_password_is_refused_and_costs_no_attemp
             "{new}"
         );
     }
-    // The same password in full-width letters is the same password.
+    // The same password in full-width letters, or with invisible characters added, is the
+    // same password; a line break is no character a browser can type again.
     let wide: String = PASSWORD
         .chars()
         .map(|c| match c {
@@ -155,12 +156,43 @@ async fn a_weak_repeated_or_mistyped_new_password_is_refused_and_costs_no_attemp
             c => c,
         })
         .collect();
-    let resp = app.change_password(PASSWORD, &wide, &wide).await;
-    assert_eq!(resp.status(), 400);
+    for (new, says) in [
+        (wide, "現在のパスワードと同じ"),
+        (format!("{PASSWORD}\u{200B}"), "現在のパスワードと同じ"),
+        (
+            format!("{PASSWORD}\u{FE0F}\u{00AD}"),
+            "現在のパスワードと同じ",
+        ),
+        ("violet harbour\nlantern 42".to_owned(), "制御文字"),
+    ] {
+        let resp = app.change_password(PASSWORD, &new, &new).await;
+        assert_eq!(resp.status(), 400, "{new:?}");
+        assert!(
+            text(&page(resp).await, "[role=alert]").contains(says),
+            "{new:?}"
+        );
+    }
     let failed = "SELECT COUNT(*) FROM audit_events WHERE kind = 'sign_in_failed'";
     assert_eq!(app.db_i64(failed).await, 0);
     assert_eq!(changes(&app).await, 0);
     assert!(app.password_works(PASSWORD).await);
+}
+
+#[tokio::test]
+async fn an_account_has_at_most_twenty_new_passwords_judged_in_15_minutes() {
+    let app = TestApp::with_admin().await;
+    assert_is_redirect_to(&app.login(ADMIN_EMAIL, PASSWORD).await, "/");
+    for _ in 0..20 {
+        let resp = app
+            .change_password(PASSWORD, "password1234", "password1234")
+            .await;
+        assert_eq!(resp.status(), 400);
+    }
+    let resp = app.change_password(PASSWORD, NEW, NEW).await;
+    assert_eq!(resp.status(), 429, "judging costs CPU: it is limited too");
+    app.clock.advance(15 * 60);
+    let resp = app.change_password(PASSWORD, NEW, NEW).await;
+    assert_is_redirect_to(&resp, "/mypage?notice=password_changed");
 }
 
 #[tokio::test]

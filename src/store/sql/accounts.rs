@@ -72,6 +72,21 @@ macro_rules! accounts_statements {
         }
 
         /// Gives back a reservation; a lock that it set goes with it.
+        /// Deletes `key` and the keys of its family (`key#…`).
+        async fn clear_throttle_family<'e, E>(executor: E, key: &str) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $Db>,
+        {
+            sqlx::query(
+                "DELETE FROM throttles
+                 WHERE key = $1 OR substr(key, 1, length($1) + 1) = $1 || '#'",
+            )
+            .bind(key)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
         async fn release_attempt<'e, E>(executor: E, key: &str, rule: ThrottleRule) -> StoreResult<()>
         where
             E: sqlx::Executor<'e, Database = $Db>,
@@ -203,10 +218,12 @@ macro_rules! accounts_statements {
                 if updated != 1 {
                     return Ok(AccountChange::SessionEnded);
                 }
-                sqlx::query("DELETE FROM pending_logins WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
+                for table in ["pending_logins", "password_resets"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 append_audits(&mut tx, events).await?;
                 tx.commit().await?;
                 Ok(AccountChange::Done)
@@ -414,14 +431,7 @@ macro_rules! accounts_statements {
             }
 
             async fn clear_throttle_family(&self, key: &str) -> StoreResult<()> {
-                sqlx::query(
-                    "DELETE FROM throttles
-                     WHERE key = $1 OR substr(key, 1, length($1) + 1) = $1 || '#'",
-                )
-                .bind(key)
-                .execute(self.pool()?)
-                .await?;
-                Ok(())
+                clear_throttle_family(self.pool()?, key).await
             }
         }
 

@@ -28,6 +28,8 @@ struct LoginQuery {
     /// The guarded app's URL, from forward-auth.
     rd: String,
     signed_out: String,
+    /// A new password was just set through a reset link.
+    reset: String,
     /// Why a pending sign-in was sent back here.
     reason: String,
 }
@@ -94,7 +96,11 @@ async fn show(
         next: local_path(&q.next).unwrap_or_default().to_owned(),
         rd: allowed_rd(&state, &q.rd),
         error,
-        notice: (!q.signed_out.is_empty()).then_some(lang.texts().signed_out_notice),
+        notice: if !q.reset.is_empty() {
+            Some(t.notice_password_reset)
+        } else {
+            (!q.signed_out.is_empty()).then_some(t.signed_out_notice)
+        },
     }
     .into_response()
 }

@@ -6,6 +6,7 @@ mod login;
 mod logout;
 mod mypage;
 mod password_change;
+mod password_reset;
 mod second_step;
 mod setup;
 mod static_files;
@@ -26,6 +27,7 @@ pub fn router() -> Routes {
         .merge(login::router())
         .merge(logout::router())
         .merge(mypage::router())
+        .merge(password_reset::router())
         .merge(password_change::router())
         .merge(second_step::router())
         .merge(setup::router())
@@ -70,6 +72,10 @@ fn refusal(lang: Lang, err: AuthError) -> Result<(StatusCode, String), WebError>
         AuthError::PasswordTooLong => (StatusCode::BAD_REQUEST, t.err_password_long),
         AuthError::PasswordTooCommon => (StatusCode::BAD_REQUEST, t.err_password_common),
         AuthError::PasswordUnchanged => (StatusCode::BAD_REQUEST, t.err_password_unchanged),
+        AuthError::PasswordControlCharacters => (StatusCode::BAD_REQUEST, t.err_password_control),
+        AuthError::ResetUnavailable => (StatusCode::SERVICE_UNAVAILABLE, t.forgot_unavailable),
+        AuthError::ResetLinkInvalid => (StatusCode::GONE, t.reset_invalid),
+        AuthError::CodeRequired => (StatusCode::BAD_REQUEST, t.err_code_required),
         AuthError::WrongCredentials => (StatusCode::UNAUTHORIZED, t.err_wrong_credentials),
         AuthError::EmailTaken => (StatusCode::CONFLICT, t.err_email_taken),
         AuthError::SetupLinkInvalid => (StatusCode::NOT_FOUND, t.setup_invalid),
