@@ -28,7 +28,9 @@ const WORDS = {
     stateOn: '有効', stateOff: '無効', section: '2段階認証',
     changePassword: 'パスワードの変更', currentPassword: '現在のパスワード', newPassword: /^新しいパスワード \(12/,
     newPasswordAgain: '新しいパスワード（確認）', change: '変更する', wrongPassword: 'パスワードが正しくありません。',
-    passwordChanged: 'パスワードを変更しました。',
+    passwordChanged: 'パスワードを変更しました。', forgot: 'パスワードをお忘れの方', forgotTitle: 'パスワードの再設定',
+    forgotSent: /30分以内/, resetTitle: '新しいパスワードの設定', save: '設定する', passwordReset: /パスワードを再設定しました/,
+    resetInvalid: /このリンクは無効です/,
   },
   en: {
     create: 'Create', email: 'Email address', password: 'Password', passwordHint: /^Password \(12/, qrAlt: 'QR code for setting up two-step verification',
@@ -38,7 +40,9 @@ const WORDS = {
     stateOn: 'On', stateOff: 'Off', section: 'Two-step verification',
     changePassword: 'Change password', currentPassword: 'Current password', newPassword: /^New password \(12/,
     newPasswordAgain: 'New password (again)', change: 'Change', wrongPassword: 'The password is not correct.',
-    passwordChanged: 'Your password was changed.',
+    passwordChanged: 'Your password was changed.', forgot: 'Forgot your password?', forgotTitle: 'Reset your password',
+    forgotSent: /within 30 minutes/, resetTitle: 'Choose a new password', save: 'Save', passwordReset: /Your new password is set/,
+    resetInvalid: /This link is not valid/,
   },
 };
 

@@ -6,10 +6,11 @@ const path = require('node:path');
 
 const BIN = process.env.NIDAN_BIN;
 
-async function startServer() {
+/// `flags`: more of `nidan serve`'s, e.g. `['--smtp-url', sink.url]`.
+async function startServer(flags = []) {
   if (!BIN) throw new Error('NIDAN_BIN must name the nidan binary (scripts/test sets it)');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nidan-browser-'));
-  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...flags], {
     env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -1,17 +1,28 @@
-// The account looking after itself: マイページ →「パスワードの変更」, Japanese and English,
-// desktop and phone, every step through axe-core.
+// The account looking after itself: マイページ →「パスワードの変更」, then
+// 「パスワードをお忘れの方」 with the link read from the mail; Japanese and English, desktop
+// and phone, every step through axe-core.
 const assert = require('node:assert/strict');
 const { test } = require('node:test');
 const { launch, Steps, WORDS, PHONE, DESKTOP } = require('../lib/browser');
 const { startServer } = require('../lib/server');
+const { startSmtpSink, resetLink } = require('../lib/smtp');
 const { createAdmin, PASSWORD, EMAIL } = require('../lib/manual');
 
-const NEW_PASSWORD = 'violet harbour lantern 42';
+const CHANGED = 'violet harbour lantern 42';
+const RESET = 'amber meadow compass 77';
+
+async function signIn(page, w, password) {
+  await page.getByLabel(w.email).fill(EMAIL);
+  await page.getByLabel(w.password, { exact: true }).fill(password);
+  await page.getByRole('button', { name: w.signIn, exact: true }).click();
+  await page.getByText(EMAIL, { exact: true }).waitFor();
+}
 
 for (const lang of ['ja', 'en']) {
   for (const [device, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
-    test(`changing the password, ${lang}, ${device}`, async () => {
-      const server = await startServer();
+    test(`changing and resetting the password, ${lang}, ${device}`, async () => {
+      const sink = await startSmtpSink();
+      const server = await startServer(['--smtp-url', sink.url]);
       const browser = await launch();
       try {
         const context = await browser.newContext({ viewport, locale: 'ja-JP', bypassCSP: true });
@@ -20,22 +31,22 @@ for (const lang of ['ja', 'en']) {
         const steps = new Steps(page, `account-${lang}-${device}`, { phone: device === 'phone' });
         await createAdmin(page, server, w, steps, { lang });
 
+        // マイページ →「パスワードの変更」
         await page.getByRole('link', { name: w.changePassword }).click();
         await page.getByRole('heading', { name: w.changePassword }).waitFor();
         await steps.check('password-change');
         // A wrong current password: said next to the form, the field marked.
         await page.getByLabel(w.currentPassword).fill('not my password!');
-        await page.getByLabel(w.newPassword).fill(NEW_PASSWORD);
-        await page.getByLabel(w.newPasswordAgain).fill(NEW_PASSWORD);
+        await page.getByLabel(w.newPassword).fill(CHANGED);
+        await page.getByLabel(w.newPasswordAgain).fill(CHANGED);
         await page.getByRole('button', { name: w.change, exact: true }).click();
         await page.getByRole('alert').waitFor();
         assert.equal((await page.getByRole('alert').innerText()).trim(), w.wrongPassword);
         assert.equal(await page.getByLabel(w.currentPassword).getAttribute('aria-invalid'), 'true');
         await steps.check('password-change-wrong');
-
         await page.getByLabel(w.currentPassword).fill(PASSWORD);
-        await page.getByLabel(w.newPassword).fill(NEW_PASSWORD);
-        await page.getByLabel(w.newPasswordAgain).fill(NEW_PASSWORD);
+        await page.getByLabel(w.newPassword).fill(CHANGED);
+        await page.getByLabel(w.newPasswordAgain).fill(CHANGED);
         await page.getByRole('button', { name: w.change, exact: true }).click();
         await page.getByRole('status').waitFor();
         assert.match(await page.getByRole('status').innerText(), new RegExp(w.passwordChanged));
@@ -43,14 +54,37 @@ for (const lang of ['ja', 'en']) {
 
         // Signed out, only the new password opens the viewer.
         await page.getByRole('button', { name: w.logout }).click();
+        await signIn(page, w, CHANGED);
+        await page.getByRole('button', { name: w.logout }).click();
+
+        // 「パスワードをお忘れの方」: the link comes by mail.
+        await page.getByRole('link', { name: w.forgot }).click();
+        await page.getByRole('heading', { name: w.forgotTitle }).waitFor();
+        await steps.check('forgot');
         await page.getByLabel(w.email).fill(EMAIL);
-        await page.getByLabel(w.password, { exact: true }).fill(NEW_PASSWORD);
-        await page.getByRole('button', { name: w.signIn, exact: true }).click();
-        await page.getByText(EMAIL, { exact: true }).waitFor();
+        await page.getByRole('button', { name: w.send }).click();
+        await page.getByRole('status').getByText(w.forgotSent).waitFor();
+        await steps.check('forgot-sent');
+        const link = resetLink(await sink.waitFor(/\/login\/reset\?token=/));
+        await page.goto(link);
+        await page.getByRole('heading', { name: w.resetTitle }).waitFor();
+        assert.ok(!page.url().includes('token='), 'the token leaves the address bar');
+        await steps.check('reset');
+        await page.getByLabel(w.newPassword).fill(RESET);
+        await page.getByLabel(w.newPasswordAgain).fill(RESET);
+        await page.getByRole('button', { name: w.save, exact: true }).click();
+        await page.getByRole('status').getByText(w.passwordReset).waitFor();
+        await steps.check('reset-done');
+        await signIn(page, w, RESET);
+        // The link works once.
+        await page.goto(link);
+        await page.getByRole('alert').getByText(w.resetInvalid).waitFor();
+        await steps.check('reset-invalid');
         steps.writeAxeSummary();
       } finally {
         await browser.close();
         await server.stop();
+        await sink.stop();
       }
     });
   }

@@ -3,6 +3,7 @@ const assert = require('node:assert/strict');
 const { test } = require('node:test');
 const { launch, DESKTOP } = require('../lib/browser');
 const { startServer } = require('../lib/server');
+const { startSmtpSink, resetLink } = require('../lib/smtp');
 const { codeAt, now, base32Decode } = require('../lib/otp');
 const { PASSWORD, EMAIL } = require('../lib/manual');
 
@@ -83,5 +84,37 @@ test('changing the password with the keyboard alone', async () => {
   } finally {
     await browser.close();
     await server.stop();
+  }
+});
+
+test('a forgotten password, reset with the keyboard alone', async () => {
+  const sink = await startSmtpSink();
+  const server = await startServer(['--smtp-url', sink.url]);
+  const browser = await launch();
+  try {
+    const page = await (await browser.newContext({ viewport: DESKTOP, locale: 'ja-JP' })).newPage();
+    const kb = page.keyboard;
+    const newPassword = 'amber meadow compass 77';
+    await createAdmin(page, server);
+    await tabTo(page, 'ログアウト'); await kb.press('Enter');
+    await page.waitForURL('**/login?signed_out=1');
+    await tabTo(page, 'パスワードをお忘れの方'); await kb.press('Enter');
+    await page.waitForURL('**/login/forgot');
+    await cursorIn(page, 'email');
+    await kb.type(EMAIL); await kb.press('Enter');
+    await page.waitForURL('**/login/forgot?sent=1');
+    await page.goto(resetLink(await sink.waitFor(/\/login\/reset\?token=/)));
+    await cursorIn(page, 'new_password');
+    await kb.type(newPassword); await kb.press('Tab');
+    await kb.type(newPassword); await kb.press('Enter');
+    await page.waitForURL('**/login?reset=1');
+    await cursorIn(page, 'email');
+    await kb.type(EMAIL); await kb.press('Tab');
+    await kb.type(newPassword); await kb.press('Enter');
+    await page.getByText(EMAIL, { exact: true }).waitFor();
+  } finally {
+    await browser.close();
+    await server.stop();
+    await sink.stop();
   }
 });
