@@ -133,7 +133,7 @@ fn auth_problem(err: AuthError) -> Problem {
             "A password cannot contain control characters such as line breaks or tabs",
         ),
         AuthError::ResetUnavailable => problem(
-            S::SERVICE_UNAVAILABLE,
+            S::FORBIDDEN,
             "reset-unavailable",
             "This server cannot send email, so a password cannot be reset here; ask the administrator",
         ),

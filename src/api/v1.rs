@@ -447,7 +447,6 @@ async fn change_password(
     responses(
         (status = 202, description = "A link is on its way if the address has an account", body = StatusOk),
         (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No email here", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn forgot_password(
     State(state): State<WebState>,

@@ -35,6 +35,14 @@ pub fn normalise_email(input: &str) -> AuthResult<String> {
     if looks_like_another(local) || looks_like_another(domain) {
         return Err(AuthError::EmailLookAlike(truncate_for_message(input)));
     }
+    // Letters (of any script), digits, hyphens and dots: what a host name may hold. This
+    // also keeps `#`, the separator of an account's throttle keys, out of what follows `@`.
+    if !domain
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+    {
+        return Err(invalid());
+    }
     Ok(email)
 }
 
@@ -116,6 +124,12 @@ mod tests {
             "a@example.jp.",
             "<a>@example.jp",
             "a@exa\nmple.jp",
+            // What follows the `@` is a host name: `#` would extend another account's
+            // throttle keys (`email:c@example.jp#…`), and a reset clears those.
+            "c@example.jp#y",
+            "c@example.jp#device:00",
+            "a@exa_mple.jp",
+            "a@example.jp/x",
         ] {
             assert!(
                 matches!(normalise_email(bad), Err(AuthError::InvalidEmail(_))),

@@ -68,6 +68,9 @@ pub struct AuthPolicy {
     pub hash_concurrency: Option<usize>,
     /// The shortest new password, in characters (never below `LOWEST_MIN_PASSWORD_CHARS`).
     pub min_password_chars: usize,
+    /// A forgotten-password request's lookup and mail wait a random time up to this: the
+    /// extra work for an address with an account must not show in the requests after it.
+    pub reset_mail_delay: std::time::Duration,
 }
 
 impl Default for AuthPolicy {
@@ -92,6 +95,7 @@ impl Default for AuthPolicy {
             },
             totp_issuer: "nidan".to_owned(),
             min_password_chars: DEFAULT_MIN_PASSWORD_CHARS,
+            reset_mail_delay: std::time::Duration::from_secs(3),
             session_cache_ttl: std::time::Duration::from_secs(1),
             hash_concurrency: None,
         }

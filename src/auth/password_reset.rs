@@ -65,7 +65,13 @@ impl AuthService {
             .await?;
         let this = self.clone();
         let origin = client.origin();
+        let max = u64::try_from(self.policy.reset_mail_delay.as_millis()).unwrap_or(u64::MAX);
+        let delay = std::time::Duration::from_millis(rand::Rng::gen_range(
+            &mut rand::thread_rng(),
+            0..=max,
+        ));
         tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
             if let Err(e) = this.send_reset_link(&email, &origin).await {
                 tracing::warn!(error = %e, "no password reset link sent");
             }

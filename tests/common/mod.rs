@@ -52,6 +52,8 @@ pub fn config(data: &AppData) -> Config {
     let mut config = Config::new(data.dir.path());
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.database_url = Some(data.db.url.clone());
+    // Reset links go out at once (not after a random wait up to 3 s).
+    config.policy.reset_mail_delay = std::time::Duration::ZERO;
     config
 }
 

@@ -73,7 +73,7 @@ fn refusal(lang: Lang, err: AuthError) -> Result<(StatusCode, String), WebError>
         AuthError::PasswordTooCommon => (StatusCode::BAD_REQUEST, t.err_password_common),
         AuthError::PasswordUnchanged => (StatusCode::BAD_REQUEST, t.err_password_unchanged),
         AuthError::PasswordControlCharacters => (StatusCode::BAD_REQUEST, t.err_password_control),
-        AuthError::ResetUnavailable => (StatusCode::SERVICE_UNAVAILABLE, t.forgot_unavailable),
+        AuthError::ResetUnavailable => (StatusCode::FORBIDDEN, t.forgot_unavailable),
         AuthError::ResetLinkInvalid => (StatusCode::GONE, t.reset_invalid),
         AuthError::CodeRequired => (StatusCode::BAD_REQUEST, t.err_code_required),
         AuthError::WrongCredentials => (StatusCode::UNAUTHORIZED, t.err_wrong_credentials),
