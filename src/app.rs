@@ -239,13 +239,13 @@ async fn prune_forever(auth: AuthService, retention: Duration, every: Duration) 
     loop {
         ticks.tick().await;
         match auth.prune(retention).await {
-            Ok(p) if p.events + p.devices + p.sessions + p.reset_links > 0 => {
+            Ok(p) if p.events + p.devices + p.sessions + p.links > 0 => {
                 tracing::info!(
                     events = p.events,
                     devices = p.devices,
                     sessions = p.sessions,
-                    reset_links = p.reset_links,
-                    "pruned old audit events, unused devices, ended sessions and expired links"
+                    links = p.links,
+                    "pruned old audit events, unused devices, ended sessions, expired links and invitations"
                 );
             }
             Ok(_) => {}

@@ -144,16 +144,8 @@ pub struct ServeArgs {
     /// Audit events older than this are deleted.
     #[arg(long, env = "NIDAN_AUDIT_RETENTION", default_value = "180days", value_parser = humantime::parse_duration)]
     pub audit_retention: Duration,
-    /// Security notices by email: smtp://HOST:PORT, smtp://USER:PASS@HOST?tls=required, smtps://...
-    #[arg(long, env = "NIDAN_SMTP_URL", hide_env_values = true)]
-    pub smtp_url: Option<String>,
-    /// The sender of those emails.
-    #[arg(
-        long,
-        env = "NIDAN_SMTP_FROM",
-        default_value = "nidan <nidan@localhost>"
-    )]
-    pub smtp_from: String,
+    #[command(flatten)]
+    pub mail: MailArgs,
     /// Put all of nidan's own paths (pages, static files, API, forward-auth, health, metrics)
     /// under this prefix, e.g. /.nidan, so that a catch-all --upstream gets every other path.
     #[arg(long, env = "NIDAN_PAGES_PREFIX", value_name = "PATH")]
@@ -228,6 +220,47 @@ pub enum UserCommand {
     /// Turn off two-step verification (lost phone, no backup code) and end every session.
     #[command(name = "reset-2fa")]
     Reset2fa { email: String },
+    /// Invite someone: prints a link (valid 7 days, once) where they choose their own
+    /// password; emails it too when SMTP is set. Inviting the address again replaces the link.
+    Invite(InviteArgs),
+    /// List invitations: email, administrator, until when the link works.
+    Invites,
+    /// Revoke the invitation of an address: its link stops working.
+    RevokeInvite { email: String },
+}
+
+/// `user invite`: the address, and what the link and its email need (the keys of the same
+/// name in the configuration file apply too).
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    pub email: String,
+    /// Make the account an administrator.
+    #[arg(long)]
+    pub admin: bool,
+    /// The address people open nidan at; the link starts with it.
+    #[arg(long, env = "NIDAN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// nidan's paths prefix, when `serve` has one (e.g. /.nidan).
+    #[arg(long, env = "NIDAN_PAGES_PREFIX", value_name = "PATH")]
+    pub pages_prefix: Option<String>,
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// Where nidan's emails go (security notices, links), for `serve` and `user invite`.
+#[derive(Debug, Args)]
+pub struct MailArgs {
+    /// Emails through this server: smtp://HOST:PORT, smtp://USER:PASS@HOST?tls=required,
+    /// smtps://...
+    #[arg(long, env = "NIDAN_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of those emails.
+    #[arg(
+        long,
+        env = "NIDAN_SMTP_FROM",
+        default_value = "nidan <nidan@localhost>"
+    )]
+    pub smtp_from: String,
 }
 
 /// Variables renamed to match their flags (`--upstream` ↔ `NIDAN_UPSTREAM`): the old name

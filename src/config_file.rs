@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Command;
 
-/// The subcommands whose flags the file sets: `serve` and `config check` (same flags).
-const TARGETS: [&[&str]; 2] = [&["serve"], &["config", "check"]];
+/// The subcommands whose flags the file sets: `serve` and `config check` (same flags), and
+/// `user invite` (its link's public URL and prefix, and the mail settings).
+const TARGETS: [&[&str]; 3] = [&["serve"], &["config", "check"], &["user", "invite"]];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {

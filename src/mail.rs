@@ -32,14 +32,13 @@ impl SmtpNotifier {
     }
 }
 
-impl Notifier for SmtpNotifier {
-    fn notify(&self, to: &str, notice: Notice, at: UnixTime) {
-        let Ok(to) = to.parse::<Mailbox>() else {
-            tracing::warn!("notification not sent: the account's address is not a mailbox");
-            return;
-        };
-        let (subject, body) = compose(&notice, at);
-        let message = Message::builder()
+impl SmtpNotifier {
+    fn message(&self, to: &str, notice: &Notice, at: UnixTime) -> Result<Message, String> {
+        let to = to
+            .parse::<Mailbox>()
+            .map_err(|_| "the account's address is not a mailbox".to_owned())?;
+        let (subject, body) = compose(notice, at);
+        Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(subject)
@@ -48,8 +47,24 @@ impl Notifier for SmtpNotifier {
                     .header(ContentType::TEXT_PLAIN)
                     .header(ContentTransferEncoding::Base64)
                     .body(body),
-            );
-        let message = match message {
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends now and says how it went (the CLI waits for its invitation to go out).
+    pub async fn send(&self, to: &str, notice: &Notice, at: UnixTime) -> Result<(), String> {
+        let message = self.message(to, notice, at)?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Notifier for SmtpNotifier {
+    fn notify(&self, to: &str, notice: Notice, at: UnixTime) {
+        let message = match self.message(to, &notice, at) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "notification not built");
@@ -81,6 +96,21 @@ pub fn compose(notice: &Notice, at: UnixTime) -> (String, String) {
                 ),
                 format!(
                     "Someone asked to choose a new password for your account. Open this link to choose it (valid until {until}, once):\n{}",
+                    link.0
+                ),
+            )
+        }
+        Notice::Invitation { link, expires_at } => {
+            let until = format_utc(*expires_at);
+            (
+                "nidan への招待",
+                "You are invited to nidan",
+                format!(
+                    "nidan のアカウントに招待されました。次のリンクを開いて、パスワードを設定してください（{until} まで有効、1回のみ使用できます）。\n{}",
+                    link.0
+                ),
+                format!(
+                    "You were invited to an account on nidan. Open this link to choose your password (valid until {until}, once):\n{}",
                     link.0
                 ),
             )
@@ -180,6 +210,10 @@ pub fn compose(notice: &Notice, at: UnixTime) -> (String, String) {
     };
     let subject = format!("[nidan] {ja_subject} / {en_subject}");
     let (ja_not_you, en_not_you) = match notice {
+        Notice::Invitation { .. } => (
+            "心当たりがない場合は、このメールを無視してください。",
+            "If you did not expect this, ignore this email.",
+        ),
         Notice::PasswordResetLink { .. } => (
             "心当たりがない場合は、このメールを無視してください。パスワードは変更されません。",
             "If you did not ask for this, ignore this email: your password stays as it is.",

@@ -16,7 +16,8 @@ use nidan::App;
 use nidan::app::Installation;
 use nidan::auth::AuthPolicy;
 use nidan::cli::{
-    AuditArgs, Cli, Command, ConfigCommand, LogFormat, ServeArgs, StoreArgs, UserCommand,
+    AuditArgs, Cli, Command, ConfigCommand, InviteArgs, LogFormat, ServeArgs, StoreArgs,
+    UserCommand,
 };
 use nidan::clock::{SystemClock, format_utc, format_utc_seconds};
 use nidan::config::Config;
@@ -254,8 +255,8 @@ fn serve_config(store: StoreArgs, args: ServeArgs) -> Config {
         .map(SecretString::from);
     config.trusted_proxies = args.trusted_proxies;
     config.audit_retention = args.audit_retention;
-    config.smtp_url = args.smtp_url.map(SecretString::from);
-    config.smtp_from = args.smtp_from;
+    config.smtp_url = args.mail.smtp_url.map(SecretString::from);
+    config.smtp_from = args.mail.smtp_from;
     config.metrics_listen = args.metrics_listen;
     config.pages_prefix = args.pages_prefix.unwrap_or_default();
     config.connections = nidan::listener::ConnectionLimits {
@@ -386,6 +387,52 @@ fn store_config(store: StoreArgs) -> Config {
     config
 }
 
+/// `user invite`: the link on standard output, and by email when SMTP is set.
+async fn invite(auth: &nidan::auth::AuthService, args: InviteArgs) -> anyhow::Result<()> {
+    let public_url = args.public_url.context(
+        "--public-url is needed for the link (the address people open nidan at; also NIDAN_PUBLIC_URL or public-url in the configuration file)",
+    )?;
+    let mut config = nidan::Config::new(std::path::Path::new("."));
+    config.public_url = Some(public_url.clone());
+    config.pages_prefix = args.pages_prefix.unwrap_or_default();
+    config.listen = "127.0.0.1:0".parse()?;
+    config.check()?;
+    let mailer = match &args.mail.smtp_url {
+        Some(url) => Some(nidan::mail::SmtpNotifier::new(url, &args.mail.smtp_from)?),
+        None => None,
+    };
+    let invited = auth.invite(&args.email, args.admin).await?;
+    let base = format!(
+        "{}{}",
+        public_url.trim_end_matches('/'),
+        config.pages_prefix
+    );
+    let link = nidan::auth::AuthService::invitation_link(&base, &invited.token);
+    let email = nidan::auth::normalise_email(&args.email)?;
+    println!("{}", link.0);
+    eprintln!(
+        "invited {email}{}: the link above works once, until {}",
+        if args.admin { " (administrator)" } else { "" },
+        nidan::clock::format_utc(invited.expires_at)
+    );
+    if let Some(mailer) = mailer {
+        let notice = nidan::auth::Notice::Invitation {
+            link,
+            expires_at: invited.expires_at,
+        };
+        mailer
+            .send(&email, &notice, auth.now())
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the invitation was not emailed ({e}); give the link above yourself"
+                )
+            })?;
+        eprintln!("emailed to {email}");
+    }
+    Ok(())
+}
+
 async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()> {
     let (auth, _) = nidan::app::prepare(
         &store_config(store_args),
@@ -445,6 +492,24 @@ async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()>
         UserCommand::Delete { email } => {
             auth.delete_user(&email).await?;
             println!("deleted {email}");
+        }
+        UserCommand::Invite(args) => invite(&auth, args).await?,
+        UserCommand::Invites => {
+            println!("{:<40} {:<6} {:<20}", "EMAIL", "ADMIN", "UNTIL");
+            let now = auth.now();
+            for i in auth.invitations().await? {
+                let until = nidan::clock::format_utc(i.expires_at);
+                let expired = if i.expires_at <= now {
+                    " (expired)"
+                } else {
+                    ""
+                };
+                println!("{:<40} {:<6} {until}{expired}", i.email, yes_no(i.is_admin));
+            }
+        }
+        UserCommand::RevokeInvite { email } => {
+            auth.revoke_invitation(&email).await?;
+            println!("revoked the invitation of {email}; its link no longer works");
         }
     }
     Ok(())

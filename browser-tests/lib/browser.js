@@ -30,7 +30,8 @@ const WORDS = {
     newPasswordAgain: '新しいパスワード（確認）', change: '変更する', wrongPassword: 'パスワードが正しくありません。',
     passwordChanged: 'パスワードを変更しました。', forgot: 'パスワードをお忘れの方', forgotTitle: 'パスワードの再設定',
     forgotSent: /30分以内/, resetTitle: '新しいパスワードの設定', save: '設定する', passwordReset: /パスワードを再設定しました/,
-    resetInvalid: /このリンクは無効です/,
+    resetInvalid: /このリンクは無効です/, invitationTitle: 'アカウントの作成', createAccount: '作成する',
+    invitationInvalid: /この招待リンクは無効です/,
   },
   en: {
     create: 'Create', email: 'Email address', password: 'Password', passwordHint: /^Password \(12/, qrAlt: 'QR code for setting up two-step verification',
@@ -42,7 +43,8 @@ const WORDS = {
     newPasswordAgain: 'New password (again)', change: 'Change', wrongPassword: 'The password is not correct.',
     passwordChanged: 'Your password was changed.', forgot: 'Forgot your password?', forgotTitle: 'Reset your password',
     forgotSent: /within 30 minutes/, resetTitle: 'Choose a new password', save: 'Save', passwordReset: /Your new password is set/,
-    resetInvalid: /This link is not valid/,
+    resetInvalid: /This link is not valid/, invitationTitle: 'Create your account', createAccount: 'Create',
+    invitationInvalid: /This invitation is not valid/,
   },
 };
 

@@ -1,5 +1,5 @@
 // Starts the real nidan binary on 127.0.0.1:0 with a fresh data directory.
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -33,6 +33,8 @@ async function startServer(flags = []) {
     base,
     setupUrl,
     log: () => log,
+    /// A command on this server's data directory (`['user', 'invite', …]`); its output.
+    cli: (args) => execFileSync(BIN, [...args, '--data-dir', dataDir], { encoding: 'utf8' }),
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -1,6 +1,6 @@
 // The account looking after itself: マイページ →「パスワードの変更」, then
-// 「パスワードをお忘れの方」 with the link read from the mail; Japanese and English, desktop
-// and phone, every step through axe-core.
+// 「パスワードをお忘れの方」 with the link read from the mail, then an invitation from
+// `nidan user invite`; Japanese and English, desktop and phone, every step through axe-core.
 const assert = require('node:assert/strict');
 const { test } = require('node:test');
 const { launch, Steps, WORDS, PHONE, DESKTOP } = require('../lib/browser');
@@ -20,7 +20,7 @@ async function signIn(page, w, password) {
 
 for (const lang of ['ja', 'en']) {
   for (const [device, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
-    test(`changing and resetting the password, ${lang}, ${device}`, async () => {
+    test(`changing and resetting the password, and an invitation, ${lang}, ${device}`, async () => {
       const sink = await startSmtpSink();
       const server = await startServer(['--smtp-url', sink.url]);
       const browser = await launch();
@@ -80,7 +80,27 @@ for (const lang of ['ja', 'en']) {
         await page.goto(link);
         await page.getByRole('alert').getByText(w.resetInvalid).waitFor();
         await steps.check('reset-invalid');
+
+        // An invitation: someone else's first visit, in a browser of their own.
+        const invited = 'hanako@example.jp';
+        const invitation = server.cli(['user', 'invite', invited, '--public-url', server.base]).trim();
+        const guest = await (await browser.newContext({ viewport, locale: 'ja-JP', bypassCSP: true })).newPage();
+        const guestSteps = new Steps(guest, `invited-${lang}-${device}`, { phone: device === 'phone' });
+        await guest.goto(`${invitation}${lang === 'en' ? '?lang=en' : ''}`);
+        await guest.getByRole('heading', { name: w.invitationTitle }).waitFor();
+        assert.equal(await guest.getByLabel(w.email).inputValue(), invited);
+        await guestSteps.check('invitation');
+        await guest.getByLabel(w.passwordHint).fill(CHANGED);
+        await guest.getByLabel(w.passwordAgain).fill(CHANGED);
+        await guest.getByRole('button', { name: w.createAccount, exact: true }).click();
+        await guest.getByRole('heading', { name: w.mypage }).waitFor();
+        await guest.getByText(invited, { exact: true }).waitFor();
+        await guestSteps.check('invited-mypage');
+        await guest.goto(invitation);
+        await guest.getByRole('alert').getByText(w.invitationInvalid).waitFor();
+        await guestSteps.check('invitation-used');
         steps.writeAxeSummary();
+        guestSteps.writeAxeSummary();
       } finally {
         await browser.close();
         await server.stop();

@@ -118,3 +118,24 @@ test('a forgotten password, reset with the keyboard alone', async () => {
     await sink.stop();
   }
 });
+
+test('accepting an invitation with the keyboard alone', async () => {
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const page = await (await browser.newContext({ viewport: DESKTOP, locale: 'ja-JP' })).newPage();
+    const password = 'amber meadow compass 77';
+    await createAdmin(page, server);
+    const link = server.cli(['user', 'invite', 'hanako@example.jp', '--public-url', server.base]).trim();
+    const guest = await (await browser.newContext({ viewport: DESKTOP, locale: 'ja-JP' })).newPage();
+    await guest.goto(link);
+    await cursorIn(guest, 'password');
+    await guest.keyboard.type(password); await guest.keyboard.press('Tab');
+    await guest.keyboard.type(password); await guest.keyboard.press('Enter');
+    await guest.waitForURL('**/mypage');
+    await guest.getByText('hanako@example.jp', { exact: true }).waitFor();
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});

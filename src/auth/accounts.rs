@@ -2,11 +2,12 @@
 
 use secrecy::SecretString;
 
-use super::audit::{EventKind, Subject};
+use super::audit::{EventDetail, EventKind, Subject};
 use super::notify::Notice;
 use super::throttle::account_key;
-use super::{AuthError, AuthResult, AuthService, normalise_email};
-use crate::store::{AccountChange, NewUser, User};
+use super::{AuthError, AuthResult, AuthService, Client, NewSession, normalise_email};
+use crate::crypto::new_token;
+use crate::store::{AccountChange, AuditRecord, NewUser, SessionRotation, StoreResult, User};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSummary {
@@ -36,6 +37,46 @@ impl AuthService {
         let user = self.store.create_user(new, &[event]).await?;
         self.recorded(kind, Subject::user(user.id, &user.email), None, self.now());
         Ok(user)
+    }
+
+    /// An account made through a one-time link, signed in: `store` keeps the account, its
+    /// session and its events in one transaction while the link works (`None` when not).
+    pub(super) async fn open_account(
+        &self,
+        new: NewUser,
+        detail: EventDetail,
+        client: &Client,
+        store: impl AsyncFnOnce(NewUser, &SessionRotation, &[AuditRecord]) -> StoreResult<Option<User>>,
+    ) -> AuthResult<Option<NewSession>> {
+        let now = self.now();
+        let (token, hash) = new_token();
+        let session = SessionRotation {
+            token: hash,
+            now,
+            expires_at: now + self.policy.session_lifetime,
+            origin: client.origin(),
+            replaces: None,
+            password_hash: None,
+        };
+        let kind = EventKind::AccountCreated;
+        let subject = Subject {
+            id: None,
+            email: &new.email,
+        };
+        let event = self.audit_record(kind, subject, detail, &session.origin);
+        let Some(user) = store(new, &session, &[event]).await? else {
+            return Ok(None);
+        };
+        tracing::info!(user_id = user.id, "account created through a link");
+        self.recorded(kind, Subject::user(user.id, &user.email), None, now);
+        let device_token = self
+            .remember_device(user.id, &user.email, client, now)
+            .await?;
+        Ok(Some(NewSession {
+            token,
+            expires_at: session.expires_at,
+            device_token,
+        }))
     }
 
     /// Validates and hashes; nothing is stored yet.

@@ -67,7 +67,8 @@ pub struct Pruned {
     pub events: u64,
     pub devices: u64,
     pub sessions: u64,
-    pub reset_links: u64,
+    /// Expired password-reset links and invitations.
+    pub links: u64,
 }
 
 impl AuthService {
@@ -248,7 +249,8 @@ impl AuthService {
                 .store
                 .prune_sessions(now, now - self.policy.session_idle_timeout)
                 .await?,
-            reset_links: self.store.prune_password_resets(now).await?,
+            links: self.store.prune_password_resets(now).await?
+                + self.store.prune_invitations(now).await?,
         })
     }
 

@@ -33,6 +33,10 @@ pub enum AuthError {
     ResetLinkInvalid,
     #[error("two-step verification is on: a code from the app or a backup code is needed too")]
     CodeRequired,
+    #[error("this invitation is not valid (already used, expired or revoked)")]
+    InvitationInvalid,
+    #[error("no invitation for the email address {0:?}")]
+    UnknownInvitation(String),
     #[error("wrong email address or password")]
     WrongCredentials,
     #[error("too many failed attempts; try again later")]

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod client;
 mod email;
 mod error;
+mod invitations;
 mod login;
 pub mod notify;
 mod own_account;
@@ -30,6 +31,7 @@ pub use audit::{EventDetail, EventKind, SessionView};
 pub use client::Client;
 pub use email::normalise_email;
 pub use error::AuthError;
+pub use invitations::{INVITATION_LIFETIME_SECS, Invited};
 pub use login::{LoginAttempt, LoginOutcome};
 pub use notify::{Notice, Notifier};
 pub use password_policy::{

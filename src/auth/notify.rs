@@ -13,6 +13,11 @@ pub enum Notice {
     },
     /// A new password was chosen through such a link.
     PasswordReset,
+    /// `nidan user invite`: the link to choose a password for a new account.
+    Invitation {
+        link: SecretLink,
+        expires_at: UnixTime,
+    },
     PasswordChanged {
         by_admin: bool,
     },

@@ -2,10 +2,9 @@
 
 use secrecy::SecretString;
 
-use super::audit::{EventDetail, EventKind, Subject};
+use super::audit::EventDetail;
 use super::{AuthError, AuthResult, AuthService, Client, NewSession};
 use crate::crypto::{new_token, token_hash};
-use crate::store::SessionRotation;
 
 impl AuthService {
     /// With no accounts, issues a new setup token (the old one dies); otherwise clears any.
@@ -36,44 +35,17 @@ impl AuthService {
             return Err(AuthError::SetupLinkInvalid);
         }
         let new = self.new_user(email, password, true).await?;
-        let now = self.now();
-        let (session_token, session_hash) = new_token();
-        let session = SessionRotation {
-            token: session_hash,
-            now,
-            expires_at: now + self.policy.session_lifetime,
-            origin: client.origin(),
-            replaces: None,
-            password_hash: None,
-        };
-        // The account, its session and the event in one transaction; the store fills in
-        // the new account's id.
-        let kind = EventKind::AccountCreated;
-        let detail = EventDetail::FirstAdministrator;
-        let event = self.audit_record(
-            kind,
-            Subject {
-                id: None,
-                email: &new.email,
+        let hash = token_hash(token);
+        self.open_account(
+            new,
+            EventDetail::FirstAdministrator,
+            client,
+            async |new, session, events| {
+                let store = &self.store;
+                store.create_first_admin(&hash, new, session, events).await
             },
-            detail,
-            &session.origin,
-        );
-        let user = self
-            .store
-            .create_first_admin(&token_hash(token), new, &session, &[event])
-            .await?
-            .ok_or(AuthError::SetupLinkInvalid)?;
-        tracing::info!(user_id = user.id, "first administrator created");
-        let subject = Subject::user(user.id, &user.email);
-        self.recorded(kind, subject, None, now);
-        let device_token = self
-            .remember_device(user.id, &user.email, client, now)
-            .await?;
-        Ok(NewSession {
-            token: session_token,
-            expires_at: session.expires_at,
-            device_token,
-        })
+        )
+        .await?
+        .ok_or(AuthError::SetupLinkInvalid)
     }
 }

@@ -27,10 +27,13 @@ pub enum EventKind {
     PasswordResetRequested,
     /// A new password was chosen through such a link.
     PasswordReset,
+    /// An administrator invited the address (`nidan user invite`).
+    InvitationSent,
+    InvitationRevoked,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::AccountCreated,
         EventKind::AccountDeleted,
         EventKind::SignInOk,
@@ -50,6 +53,8 @@ impl EventKind {
         EventKind::SignedOut,
         EventKind::PasswordResetRequested,
         EventKind::PasswordReset,
+        EventKind::InvitationSent,
+        EventKind::InvitationRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +76,8 @@ impl EventKind {
             EventKind::PasswordChanged => "password_changed",
             EventKind::PasswordResetRequested => "password_reset_requested",
             EventKind::PasswordReset => "password_reset",
+            EventKind::InvitationSent => "invitation_sent",
+            EventKind::InvitationRevoked => "invitation_revoked",
             EventKind::SessionEnded => "session_ended",
             EventKind::SignedOut => "signed_out",
         }
@@ -91,6 +98,8 @@ pub enum EventDetail {
     BackupCodesLeft(i64),
     /// The account created by the first-start link.
     FirstAdministrator,
+    /// The account created through an invitation.
+    Invited,
     /// A wrong password when it was asked again (before a two-step change).
     PasswordAskedAgain,
     /// What was locked.
@@ -127,6 +136,7 @@ impl EventDetail {
             EventDetail::Factor(Factor::BackupCode) => "backup code".to_owned(),
             EventDetail::BackupCodesLeft(n) => format!("{n} left"),
             EventDetail::FirstAdministrator => "first administrator".to_owned(),
+            EventDetail::Invited => "invited".to_owned(),
             EventDetail::PasswordAskedAgain => "password asked again".to_owned(),
             EventDetail::LockOn(Step::SignIn) => "sign-in".to_owned(),
             EventDetail::LockOn(Step::SecondStep) => "second step".to_owned(),
@@ -142,10 +152,10 @@ impl EventDetail {
         use EventKind as K;
         let known = match (kind, text) {
             (_, "") => Some(EventDetail::None),
-            (Some(K::SecondStepOk | K::SecondStepFailed), "app code") => {
+            (Some(K::SecondStepOk | K::SecondStepFailed | K::PasswordReset), "app code") => {
                 Some(EventDetail::Factor(Factor::AppCode))
             }
-            (Some(K::SecondStepOk | K::SecondStepFailed), "backup code") => {
+            (Some(K::SecondStepOk | K::SecondStepFailed | K::PasswordReset), "backup code") => {
                 Some(EventDetail::Factor(Factor::BackupCode))
             }
             (Some(K::BackupCodeUsed), t) => t
@@ -155,6 +165,7 @@ impl EventDetail {
             (Some(K::AccountCreated), "first administrator") => {
                 Some(EventDetail::FirstAdministrator)
             }
+            (Some(K::AccountCreated), "invited") => Some(EventDetail::Invited),
             (Some(K::SignInFailed), "password asked again") => {
                 Some(EventDetail::PasswordAskedAgain)
             }

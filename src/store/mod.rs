@@ -1,6 +1,7 @@
 //! Storage: the traits `auth` speaks to, and one module per backend. All SQL lives below here.
 
 pub mod event;
+mod invitations;
 mod password_resets;
 mod postgres;
 mod reachability;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::crypto::TokenHash;
 
+pub use invitations::{Invitation, InvitationStore};
 pub use password_resets::{PasswordReset, PasswordResetStore, ResetFinish, ResetFinished};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -602,6 +604,7 @@ pub trait Store:
     + SetupStore
     + TwoStepStore
     + PasswordResetStore
+    + InvitationStore
     + AuditStore
     + MetaStore
     + Send
@@ -616,6 +619,7 @@ impl<T> Store for T where
         + SetupStore
         + TwoStepStore
         + PasswordResetStore
+        + InvitationStore
         + MetaStore
         + Send
         + Sync

@@ -251,6 +251,10 @@ pub struct Texts {
     pub notice_password_reset: &'static str,
     pub err_code_required: &'static str,
     pub err_password_control: &'static str,
+    pub invitation_title: &'static str,
+    pub invitation_lead: &'static str,
+    pub invitation_button: &'static str,
+    pub invitation_invalid: &'static str,
 }
 
 pub static JA: Texts = Texts {
@@ -369,6 +373,10 @@ pub static JA: Texts = Texts {
     notice_password_reset: "パスワードを再設定しました。新しいパスワードでログインしてください。",
     err_code_required: "2段階認証が有効です。確認コードまたはバックアップコードを入力してください。",
     err_password_control: "パスワードに改行やタブなどの制御文字は使えません。",
+    invitation_title: "アカウントの作成",
+    invitation_lead: "招待されたメールアドレスのアカウントを作成します。パスワードを2回入力し、「作成する」をクリックしてください。",
+    invitation_button: "作成する",
+    invitation_invalid: "この招待リンクは無効です（使用済み、有効期限切れ、または取り消されています）。管理者に連絡してください。",
 };
 
 pub static EN: Texts = Texts {
@@ -487,6 +495,10 @@ pub static EN: Texts = Texts {
     notice_password_reset: "Your new password is set. Sign in with it.",
     err_code_required: "Two-step verification is on: enter a verification code or a backup code.",
     err_password_control: "A password cannot contain control characters such as line breaks or tabs.",
+    invitation_title: "Create your account",
+    invitation_lead: "You were invited with this email address. Choose a password, enter it twice and click Create.",
+    invitation_button: "Create",
+    invitation_invalid: "This invitation is not valid (used already, expired or revoked). Please ask your administrator.",
 };
 
 /// After a backup-code sign-in: how many codes are left.
@@ -526,6 +538,8 @@ pub fn event_label(lang: Lang, kind: Option<crate::auth::EventKind>) -> &'static
         K::PasswordChanged => ("パスワード変更", "Password changed"),
         K::PasswordResetRequested => ("パスワード再設定の依頼", "Password reset requested"),
         K::PasswordReset => ("パスワード再設定", "Password reset"),
+        K::InvitationSent => ("招待", "Invited"),
+        K::InvitationRevoked => ("招待の取り消し", "Invitation revoked"),
         K::SessionEnded => ("端末をログアウトさせました", "A device was signed out"),
         K::SignedOut => ("ログアウト", "Signed out"),
     };

@@ -15,6 +15,7 @@ mod gateway;
 mod guard;
 mod hardening;
 mod instances;
+mod invitations;
 mod language;
 mod login;
 mod metrics;

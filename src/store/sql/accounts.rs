@@ -114,6 +114,22 @@ macro_rules! accounts_statements {
                 .collect()
         }
 
+        /// An account made through a link, inside `tx`: the user, a session of its own and
+        /// the events (given the new id).
+        async fn open_account(
+            tx: &mut <$Db as sqlx::Database>::Connection,
+            user: &NewUser,
+            session: &SessionRotation,
+            events: &[AuditRecord],
+        ) -> StoreResult<User> {
+            let created = insert_user(&mut *tx, user).await?;
+            let s = session;
+            insert_session(&mut *tx, &s.token, created.id, s.now, s.expires_at, &s.origin, None)
+                .await?;
+            append_audits(&mut *tx, &about_new_account(events, created.id)).await?;
+            Ok(created)
+        }
+
         /// A session row; with a `basis`, only while the account is as the sign-in checked it.
         async fn insert_session<'e, E>(
             executor: E,
@@ -487,11 +503,7 @@ macro_rules! accounts_statements {
                     tx.rollback().await?;
                     return Ok(None);
                 }
-                let created = insert_user(&mut *tx, &user).await?;
-                let s = session;
-                insert_session(&mut *tx, &s.token, created.id, s.now, s.expires_at, &s.origin, None)
-                    .await?;
-                append_audits(&mut tx, &about_new_account(events, created.id)).await?;
+                let created = open_account(&mut tx, &user, session, events).await?;
                 tx.commit().await?;
                 Ok(Some(created))
             }

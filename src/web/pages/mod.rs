@@ -2,6 +2,7 @@
 
 mod health;
 mod home;
+mod invitation;
 mod login;
 mod logout;
 mod mypage;
@@ -24,6 +25,7 @@ pub fn router() -> Routes {
     Routes::new()
         .merge(health::router())
         .merge(home::router())
+        .merge(invitation::router())
         .merge(login::router())
         .merge(logout::router())
         .merge(mypage::router())
@@ -76,6 +78,7 @@ fn refusal(lang: Lang, err: AuthError) -> Result<(StatusCode, String), WebError>
         AuthError::ResetUnavailable => (StatusCode::FORBIDDEN, t.forgot_unavailable),
         AuthError::ResetLinkInvalid => (StatusCode::GONE, t.reset_invalid),
         AuthError::CodeRequired => (StatusCode::BAD_REQUEST, t.err_code_required),
+        AuthError::InvitationInvalid => (StatusCode::GONE, t.invitation_invalid),
         AuthError::WrongCredentials => (StatusCode::UNAUTHORIZED, t.err_wrong_credentials),
         AuthError::EmailTaken => (StatusCode::CONFLICT, t.err_email_taken),
         AuthError::SetupLinkInvalid => (StatusCode::NOT_FOUND, t.setup_invalid),

@@ -1,0 +1,9 @@
+-- Invitations (`nidan user invite`): the invited person chooses their own password through a
+-- link; only the token's SHA-256 is kept. One per address: inviting again replaces it.
+CREATE TABLE invitations (
+    email      TEXT PRIMARY KEY,             -- normalised, as `users.email`
+    token_hash BYTEA NOT NULL UNIQUE,
+    is_admin   BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
