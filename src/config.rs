@@ -161,13 +161,14 @@ impl Config {
 }
 
 impl Config {
-    /// What works but is likely not what the operator wants, one line each.
-    pub fn warnings(&self) -> Vec<String> {
+    /// What works but is likely not what the operator wants, one line each; `own_paths`
+    /// lists the paths nidan's router answers.
+    pub fn warnings(&self, own_paths: &str) -> Vec<String> {
         let catch_all = self.upstreams.iter().any(|u| u.host.is_none());
         if catch_all && self.pages_prefix.is_empty() {
-            vec![
-                "a catch-all --upstream gets every path but those nidan answers (/login, /login/2fa, /logout, /mypage, /mypage/2fa/…, /setup/TOKEN, /static/style.css, /api/v1/…, /auth/verify, /auth/forward, /healthz, /readyz, /metrics): the app cannot use those; set --pages-prefix /.nidan to move nidan's under one prefix".to_owned(),
-            ]
+            vec![format!(
+                "a catch-all --upstream gets every path but those nidan answers ({own_paths}): the app cannot use those; set --pages-prefix /.nidan to move nidan's under one prefix"
+            )]
         } else {
             Vec::new()
         }

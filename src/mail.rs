@@ -177,6 +177,41 @@ pub fn compose(notice: &Notice, at: UnixTime) -> (String, String) {
             "New backup codes were issued for your account; the earlier ones no longer work."
                 .to_owned(),
         ),
+        Notice::EmailChangeLink { link, expires_at } => {
+            let until = format_utc(*expires_at);
+            (
+                "メールアドレスの確認",
+                "Confirm your new email address",
+                format!(
+                    "nidan のアカウントのメールアドレスをこのアドレスに変更する手続きが行われました。次のリンクを開いて、変更を完了してください（{until} まで有効、1回のみ使用できます）。\n{}",
+                    link.0
+                ),
+                format!(
+                    "Someone asked to make this the email address of their nidan account. Open this link to finish the change (valid until {until}, once):\n{}",
+                    link.0
+                ),
+            )
+        }
+        Notice::EmailChangeRequested { new_email } => (
+            "メールアドレスの変更手続き",
+            "Email address change asked for",
+            format!(
+                "アカウントのメールアドレスを {new_email} に変更する手続きが行われました。新しいメールアドレスに届いたリンクが開かれるまで、変更はされません。"
+            ),
+            format!(
+                "Someone asked to change your account's email address to {new_email}. Nothing changes until the link sent to that address is opened."
+            ),
+        ),
+        Notice::EmailChanged { new_email } => (
+            "メールアドレスが変更されました",
+            "Your email address was changed",
+            format!(
+                "アカウントのメールアドレスが {new_email} に変更されました。今後はこのアドレスにはお知らせが届きません。"
+            ),
+            format!(
+                "Your account's email address is now {new_email}. Notices no longer come to this address."
+            ),
+        ),
         Notice::Locked { until } => (
             "アカウントがロックされました",
             "Your account was locked",
@@ -213,6 +248,10 @@ pub fn compose(notice: &Notice, at: UnixTime) -> (String, String) {
         Notice::Invitation { .. } => (
             "心当たりがない場合は、このメールを無視してください。",
             "If you did not expect this, ignore this email.",
+        ),
+        Notice::EmailChangeLink { .. } => (
+            "心当たりがない場合は、このメールを無視してください。メールアドレスは変更されません。",
+            "If you did not ask for this, ignore this email: nothing changes.",
         ),
         Notice::PasswordResetLink { .. } => (
             "心当たりがない場合は、このメールを無視してください。パスワードは変更されません。",

@@ -189,7 +189,7 @@ async fn serve(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     // Before anything opens a descriptor; said once serving, so that a failed start is one line.
     let raised = nidan::fd_limit::raise();
     let config = serve_config(store, args);
-    let warnings = config.warnings();
+    let warnings = config.warnings(&nidan::web::own_paths().to_string());
     let app = App::spawn(config, Arc::new(SystemClock)).await?;
     match raised {
         Ok((before, after)) if after > before => {
@@ -356,7 +356,7 @@ fn config_check(
     };
     writeln!(out, "# server key: from {key_source} (not shown)")?;
     writeln!(out, "# the configuration is valid")?;
-    for warning in config.warnings() {
+    for warning in config.warnings(&nidan::web::own_paths().to_string()) {
         eprintln!("warning: {warning}");
     }
     Ok(())

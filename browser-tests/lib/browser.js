@@ -31,7 +31,9 @@ const WORDS = {
     passwordChanged: 'パスワードを変更しました。', forgot: 'パスワードをお忘れの方', forgotTitle: 'パスワードの再設定',
     forgotSent: /30分以内/, resetTitle: '新しいパスワードの設定', save: '設定する', passwordReset: /パスワードを再設定しました/,
     resetInvalid: /このリンクは無効です/, invitationTitle: 'アカウントの作成', createAccount: '作成する',
-    invitationInvalid: /この招待リンクは無効です/,
+    invitationInvalid: /この招待リンクは無効です/, changeEmail: 'メールアドレスの変更', newEmail: '新しいメールアドレス',
+    sendConfirmation: '確認メールを送信', emailChangeSent: /24時間以内/, emailConfirmTitle: 'メールアドレスの変更の確認',
+    emailChanged: /メールアドレスを変更しました/, toMypage: 'マイページへ',
   },
   en: {
     create: 'Create', email: 'Email address', password: 'Password', passwordHint: /^Password \(12/, qrAlt: 'QR code for setting up two-step verification',
@@ -44,7 +46,9 @@ const WORDS = {
     passwordChanged: 'Your password was changed.', forgot: 'Forgot your password?', forgotTitle: 'Reset your password',
     forgotSent: /within 30 minutes/, resetTitle: 'Choose a new password', save: 'Save', passwordReset: /Your new password is set/,
     resetInvalid: /This link is not valid/, invitationTitle: 'Create your account', createAccount: 'Create',
-    invitationInvalid: /This invitation is not valid/,
+    invitationInvalid: /This invitation is not valid/, changeEmail: 'Change email address', newEmail: 'New email address',
+    sendConfirmation: 'Send confirmation', emailChangeSent: /within 24 hours/, emailConfirmTitle: 'Confirm your new email address',
+    emailChanged: /Your email address was changed/, toMypage: 'Go to My Page',
   },
 };
 

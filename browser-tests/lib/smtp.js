@@ -1,3 +1,4 @@
+const assert = require('node:assert/strict');
 // Just enough of a mail server for the browser tests: an SMTP sink on 127.0.0.1 that keeps
 // every message (nidan sends text/plain in base64) and waits for one that says something.
 const net = require('node:net');
@@ -66,9 +67,17 @@ async function startSmtpSink() {
   };
 }
 
-/// The password-reset link in a mail's body.
-function resetLink(mail) {
-  return mail.body.match(/http:\/\/\S+\/login\/reset\?token=\S+/)[0];
+/// The link to `path` (with its token) in a mail's body.
+function mailLink(mail, path) {
+  const at = mail.body.indexOf(`${path}?token=`);
+  assert.ok(at >= 0, `no link to ${path} in ${mail.body}`);
+  const start = mail.body.lastIndexOf('http', at);
+  return mail.body.slice(start).split(/\s/)[0];
 }
 
-module.exports = { startSmtpSink, resetLink };
+/// The password-reset link in a mail's body.
+function resetLink(mail) {
+  return mailLink(mail, '/login/reset');
+}
+
+module.exports = { startSmtpSink, mailLink, resetLink };

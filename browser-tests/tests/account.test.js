@@ -1,15 +1,16 @@
 // The account looking after itself: マイページ →「パスワードの変更」, then
-// 「パスワードをお忘れの方」 with the link read from the mail, then an invitation from
-// `nidan user invite`; Japanese and English, desktop and phone, every step through axe-core.
+// 「パスワードをお忘れの方」 with the link read from the mail, 「メールアドレスの変更」 confirmed
+// through the link sent to the new address, then an invitation from `nidan user invite`; Japanese and English, desktop and phone, every step through axe-core.
 const assert = require('node:assert/strict');
 const { test } = require('node:test');
 const { launch, Steps, WORDS, PHONE, DESKTOP } = require('../lib/browser');
 const { startServer } = require('../lib/server');
-const { startSmtpSink, resetLink } = require('../lib/smtp');
+const { startSmtpSink, mailLink, resetLink } = require('../lib/smtp');
 const { createAdmin, PASSWORD, EMAIL } = require('../lib/manual');
 
 const CHANGED = 'violet harbour lantern 42';
 const RESET = 'amber meadow compass 77';
+const NEW_EMAIL = 'taro.new@example.jp';
 
 async function signIn(page, w, password) {
   await page.getByLabel(w.email).fill(EMAIL);
@@ -80,6 +81,29 @@ for (const lang of ['ja', 'en']) {
         await page.goto(link);
         await page.getByRole('alert').getByText(w.resetInvalid).waitFor();
         await steps.check('reset-invalid');
+
+        // マイページ →「メールアドレスの変更」: nothing changes until the link sent to the new
+        // address is confirmed.
+        await page.goto(`${server.base}/mypage`);
+        await page.getByRole('link', { name: w.changeEmail }).click();
+        await page.getByRole('heading', { name: w.changeEmail }).waitFor();
+        await steps.check('email-change');
+        await page.getByLabel(w.newEmail).fill(NEW_EMAIL);
+        await page.getByLabel(w.currentPassword).fill(RESET);
+        await page.getByRole('button', { name: w.sendConfirmation }).click();
+        await page.getByRole('status').getByText(w.emailChangeSent).waitFor();
+        await steps.check('email-change-sent');
+        const confirm = mailLink(await sink.waitFor(/\/email\/confirm\?token=/), '/email/confirm');
+        await page.goto(confirm);
+        await page.getByRole('heading', { name: w.emailConfirmTitle }).waitFor();
+        assert.ok(!page.url().includes('token='), 'the token leaves the address bar');
+        assert.equal((await page.locator('#new-email').innerText()).trim(), NEW_EMAIL);
+        await steps.check('email-confirm');
+        await page.getByRole('button', { name: w.change, exact: true }).click();
+        await page.getByRole('status').getByText(w.emailChanged).waitFor();
+        await steps.check('email-changed');
+        await page.getByRole('link', { name: w.toMypage }).click();
+        await page.getByText(NEW_EMAIL, { exact: true }).waitFor();
 
         // An invitation: someone else's first visit, in a browser of their own.
         const invited = 'hanako@example.jp';

@@ -142,6 +142,26 @@ fn auth_problem(err: AuthError) -> Problem {
             "reset-link-invalid",
             "The link is not valid: used already, expired, or the password changed since",
         ),
+        AuthError::EmailChangeUnavailable => problem(
+            S::FORBIDDEN,
+            "email-change-unavailable",
+            "This server cannot send email, so the email address cannot be changed here; ask the administrator",
+        ),
+        AuthError::EmailTaken => problem(
+            S::CONFLICT,
+            "email-taken",
+            "An account with this email address already exists",
+        ),
+        AuthError::EmailUnchanged => problem(
+            S::BAD_REQUEST,
+            "email-unchanged",
+            "The new email address is the account's address already",
+        ),
+        AuthError::EmailChangeLinkInvalid => problem(
+            S::GONE,
+            "email-link-invalid",
+            "The link is not valid: used already, expired, or the account's address or password changed since",
+        ),
         AuthError::CodeRequired => problem(
             S::BAD_REQUEST,
             "code-required",

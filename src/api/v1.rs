@@ -35,6 +35,8 @@ pub fn router() -> Routes {
         .route("/api/v1/password", post(change_password))
         .route("/api/v1/password/forgot", post(forgot_password))
         .route("/api/v1/password/reset", post(reset_password))
+        .route("/api/v1/email", post(change_email))
+        .route("/api/v1/email/confirm", post(confirm_email))
         .route("/api/v1/2fa/enable", post(enable))
         .route("/api/v1/2fa/confirm", post(confirm))
         .route("/api/v1/2fa/disable", post(disable))
@@ -72,6 +74,8 @@ async fn require_csrf_header(req: Request, next: Next) -> Response {
         change_password,
         forgot_password,
         reset_password,
+        change_email,
+        confirm_email,
         enable,
         confirm,
         disable,
@@ -85,6 +89,9 @@ async fn require_csrf_header(req: Request, next: Next) -> Response {
         PasswordChangeRequest,
         ForgotRequest,
         ResetRequest,
+        EmailChangeRequest,
+        EmailChangeResponse,
+        EmailConfirmRequest,
         Outcome,
         StatusOk,
         BackupCodeOk,
@@ -155,6 +162,34 @@ pub struct ResetRequest {
     #[serde(default)]
     #[schema(example = "124822", max_length = 64)]
     code: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EmailChangeRequest {
+    #[schema(example = "new@co.jp", max_length = 254)]
+    new_email: String,
+    #[schema(format = Password, max_length = 128)]
+    current_password: String,
+    /// When two-step verification is on: 6 digits from the app, or a backup code.
+    #[serde(default)]
+    #[schema(example = "124822", max_length = 64)]
+    code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailChangeResponse {
+    status: Outcome,
+    /// Where the link went.
+    new_email: String,
+    /// Until when the link works (Unix time, seconds).
+    expires_at: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EmailConfirmRequest {
+    /// The `token` of the link in the email.
+    #[schema(max_length = 128)]
+    token: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -477,6 +512,54 @@ async fn reset_password(
     state
         .auth()
         .reset_password(&body.token, &new, &body.code, &client)
+        .await
+        .map_err(ApiError::auth)?;
+    Ok(Json(OK).into_response())
+}
+
+/// Change the email address: the password again (and a code when two-step verification is
+/// on); a link goes to the new address and a notice to the old one. Nothing changes until
+/// the link's token is confirmed.
+#[utoipa::path(post, path = "/api/v1/email", request_body = EmailChangeRequest,
+    responses(
+        (status = 202, description = "The link is on its way to the new address", body = EmailChangeResponse),
+        (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn change_email(
+    State(state): State<WebState>,
+    client: Client,
+    ApiUser(user): ApiUser,
+    ApiJson(body): ApiJson<EmailChangeRequest>,
+) -> Result<Response, ApiError> {
+    let password = SecretString::from(body.current_password);
+    let sent = state
+        .auth()
+        .request_email_change(&user, &body.new_email, &password, &body.code, &client)
+        .await
+        .map_err(ApiError::auth)?;
+    let body = EmailChangeResponse {
+        status: Outcome::Ok,
+        new_email: sent.new_email,
+        expires_at: sent.expires_at,
+    };
+    Ok((axum::http::StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// Confirm a new email address with the token of the link sent to it; the account's
+/// address becomes the new one. Needs no session: the link is the proof.
+#[utoipa::path(post, path = "/api/v1/email/confirm", request_body = EmailConfirmRequest,
+    responses(
+        (status = 200, description = "The account has its new address", body = StatusOk),
+        (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn confirm_email(
+    State(state): State<WebState>,
+    client: Client,
+    ApiJson(body): ApiJson<EmailConfirmRequest>,
+) -> Result<Response, ApiError> {
+    state
+        .auth()
+        .confirm_email_change(&body.token, &client)
         .await
         .map_err(ApiError::auth)?;
     Ok(Json(OK).into_response())

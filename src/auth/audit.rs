@@ -67,7 +67,7 @@ pub struct Pruned {
     pub events: u64,
     pub devices: u64,
     pub sessions: u64,
-    /// Expired password-reset links and invitations.
+    /// Expired password-reset links, invitations and email changes.
     pub links: u64,
 }
 
@@ -250,7 +250,8 @@ impl AuthService {
                 .prune_sessions(now, now - self.policy.session_idle_timeout)
                 .await?,
             links: self.store.prune_password_resets(now).await?
-                + self.store.prune_invitations(now).await?,
+                + self.store.prune_invitations(now).await?
+                + self.store.prune_email_changes(now).await?,
         })
     }
 

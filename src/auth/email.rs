@@ -13,7 +13,14 @@ const MAX_LOCAL_LEN: usize = 64;
 /// space, bidi controls) and mixed scripts within the local part or the domain (a Cyrillic
 /// `а` among Latin letters; Latin with Japanese, as UTS #39 "highly restrictive" allows, is fine).
 pub fn normalise_email(input: &str) -> AuthResult<String> {
-    let email = input.trim().nfkc().collect::<String>().to_lowercase();
+    // Normalised again after the case fold: `İ` lowers to `i` and a combining dot.
+    let email: String = input
+        .trim()
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfkc()
+        .collect();
     let invalid = || AuthError::InvalidEmail(truncate_for_message(input));
     if email.len() > MAX_EMAIL_LEN {
         return Err(invalid());
@@ -53,6 +60,15 @@ fn looks_like_another(part: &str) -> bool {
     if letters.is_ascii() {
         return false;
     }
+    // A mark on an ASCII letter that has no composed form (`i` and a combining dot) reads
+    // as the bare letter.
+    let chars: Vec<char> = part.chars().collect();
+    if chars
+        .windows(2)
+        .any(|w| w[0].is_ascii() && unicode_normalization::char::is_combining_mark(w[1]))
+    {
+        return true;
+    }
     !letters.check_restriction_level(RestrictionLevel::HighlyRestrictive)
         || unicode_security::skeleton(&letters).all(|c| c.is_ascii())
 }
@@ -87,6 +103,8 @@ mod tests {
             "ad\u{200b}min@example.jp", // zero-width space
             "admin\u{202e}@example.jp", // right-to-left override
             "admin@example\u{2060}.jp", // word joiner
+            "adm\u{130}n@example.jp",   // dotted capital I: lowers to i and a combining dot
+            "admi\u{307}n@example.jp",  // i and a combining dot
             "p\u{430}yp\u{430}l@example.jp",
             "\u{430}@example.jp", // wholly Cyrillic, yet reads as Latin
             "admin@\u{430}\u{440}\u{440}\u{4cf}\u{435}.jp",

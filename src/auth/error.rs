@@ -33,6 +33,15 @@ pub enum AuthError {
     ResetLinkInvalid,
     #[error("two-step verification is on: a code from the app or a backup code is needed too")]
     CodeRequired,
+    /// A change of address needs email (SMTP) to send its link.
+    #[error("the email address cannot be changed here without email; ask the administrator")]
+    EmailChangeUnavailable,
+    #[error("the new email address is the account's address already")]
+    EmailUnchanged,
+    #[error(
+        "this link is not valid (already used, expired, or the account's address or password changed since)"
+    )]
+    EmailChangeLinkInvalid,
     #[error("this invitation is not valid (already used, expired or revoked)")]
     InvitationInvalid,
     #[error("no invitation for the email address {0:?}")]

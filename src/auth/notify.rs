@@ -18,6 +18,19 @@ pub enum Notice {
         link: SecretLink,
         expires_at: UnixTime,
     },
+    /// The link, to the new address, that makes it the account's address.
+    EmailChangeLink {
+        link: SecretLink,
+        expires_at: UnixTime,
+    },
+    /// To the old address: a change to `new_email` was asked for (no link).
+    EmailChangeRequested {
+        new_email: String,
+    },
+    /// To the old address: the account's address is now `new_email`.
+    EmailChanged {
+        new_email: String,
+    },
     PasswordChanged {
         by_admin: bool,
     },

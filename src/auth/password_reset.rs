@@ -7,16 +7,14 @@
 
 use secrecy::SecretString;
 
-use super::audit::{EventDetail, EventKind, Factor, Subject};
+use super::audit::{EventDetail, EventKind, Subject};
+use super::code_again::GivenCode;
 use super::notify::{Notice, SecretLink};
 use super::throttle::{account_key, ip_key};
 use super::two_step::second_step_key;
 use super::{AuthError, AuthResult, AuthService, Client, normalise_email};
-use crate::crypto::{keyed_hash, new_token, token_hash};
-use crate::otp::{backup_codes, totp};
-use crate::store::{
-    FactorClaim, Origin, PasswordReset, ResetFinish, ResetFinished, ThrottleRule, ThrottleState,
-};
+use crate::crypto::{new_token, token_hash};
+use crate::store::{Origin, PasswordReset, ResetFinish, ResetFinished, ThrottleRule};
 
 /// How long a link works.
 pub const RESET_LIFETIME_SECS: i64 = 30 * 60;
@@ -47,15 +45,16 @@ impl AuthService {
         self
     }
 
-    /// Whether a forgotten password can be reset here: a link must reach the owner by email.
-    pub fn resets_possible(&self) -> bool {
+    /// Whether links can reach people by email here (a reset, a change of address): SMTP
+    /// and a public URL are set.
+    pub fn links_by_email(&self) -> bool {
         self.notifier.delivers() && !self.link_base.is_empty()
     }
 
     /// Sends a link when `email` names an account. Counted per address and per client
     /// address whether or not it does; the account is looked up after the answer.
     pub async fn request_password_reset(&self, email: &str, client: &Client) -> AuthResult<()> {
-        if !self.resets_possible() {
+        if !self.links_by_email() {
             return Err(AuthError::ResetUnavailable);
         }
         let email = normalise_email(email)?;
@@ -145,55 +144,25 @@ impl AuthService {
         self.judge_new_password(new, email, Some(user_id)).await?;
         let subject = Subject::user(user_id, email);
         let origin = client.origin();
-        let backup_code_hash;
-        let (claim, factor, account) = match &reset.totp {
-            None => (None, None, None),
-            Some(credential) => {
-                let code = code.trim();
-                if code.is_empty() {
-                    return Err(AuthError::CodeRequired);
-                }
-                // A typo is no guess: the format first, then the attempt is counted.
-                let (factor, code) = match totp::normalise_code(code) {
-                    Some(c) => (Factor::AppCode, c),
-                    None => match backup_codes::normalise(code) {
-                        Some(c) => (Factor::BackupCode, c),
-                        None => return Err(AuthError::CodeFormat),
-                    },
-                };
-                let account = self.reserve_account_code_attempt(user_id).await?;
-                let claim = match factor {
-                    Factor::AppCode => self
-                        .totp_step(user_id, Some(credential), &code)?
-                        .map(FactorClaim::TotpStep),
-                    Factor::BackupCode => {
-                        backup_code_hash = keyed_hash(&self.keys.backup_code_key, code.as_bytes());
-                        Some(FactorClaim::BackupCode(&backup_code_hash))
-                    }
-                };
-                let Some(claim) = claim else {
-                    return Err(self
-                        .reset_code_failed(subject, factor, &origin, account)
-                        .await?);
-                };
-                (Some(claim), Some(factor), Some(account))
-            }
+        let given = match &reset.totp {
+            None => None,
+            Some(credential) => Some(
+                self.check_code_again(subject, user_id, credential, code, &origin)
+                    .await?,
+            ),
         };
+        let factor = given.as_ref().map(|g| g.factor);
         let new_hash = self.hasher.hash(new).await;
         let now = self.now();
         let detail = factor.map_or(EventDetail::None, EventDetail::Factor);
         let events = |left: Option<i64>| {
-            let mut events =
-                vec![self.audit_record(EventKind::PasswordReset, subject, detail.clone(), &origin)];
-            if let Some(left) = left {
-                events.push(self.audit_record(
-                    EventKind::BackupCodeUsed,
-                    subject,
-                    EventDetail::BackupCodesLeft(left),
-                    &origin,
-                ));
-            }
-            events
+            self.events_with_code(
+                EventKind::PasswordReset,
+                subject,
+                detail.clone(),
+                &origin,
+                left,
+            )
         };
         let (account_locks, second_step_lock) = (account_key(email), second_step_key(user_id));
         let finished = self
@@ -203,14 +172,14 @@ impl AuthService {
                 user_id,
                 link_password_hash: &reset.link_password_hash,
                 new_password_hash: &new_hash,
-                claim,
+                claim: given.as_ref().map(GivenCode::claim),
                 now,
                 events: &events,
                 clear: &[&account_locks, &second_step_lock],
             })
             .await?;
-        match (finished, factor, account) {
-            (ResetFinished::Done { backup_codes_left }, ..) => {
+        match (finished, given) {
+            (ResetFinished::Done { backup_codes_left }, _) => {
                 self.sessions.forget_user(user_id);
                 tracing::info!(user_id, "password reset through a link");
                 if backup_codes_left.is_some() {
@@ -220,28 +189,10 @@ impl AuthService {
                 self.recorded(EventKind::PasswordReset, subject, Some(notice), now);
                 Ok(())
             }
-            (ResetFinished::FactorRefused, Some(factor), Some(account)) => Err(self
-                .reset_code_failed(subject, factor, &origin, account)
+            (ResetFinished::FactorRefused, Some(given)) => Err(self
+                .code_again_failed(subject, given.factor, &origin, given.attempt)
                 .await?),
             _ => Err(AuthError::ResetLinkInvalid),
         }
-    }
-
-    /// A wrong (or spent) code on the link's page: counted on the account like the second
-    /// step; the link stays for another try until the account's second step locks.
-    async fn reset_code_failed(
-        &self,
-        subject: Subject<'_>,
-        factor: Factor,
-        origin: &Origin,
-        account: ThrottleState,
-    ) -> AuthResult<AuthError> {
-        if let Some(locked) = self.code_failed(subject, factor, origin, account).await? {
-            return Ok(locked);
-        }
-        let left = self.policy.second_step_throttle.limit - account.failures;
-        Ok(AuthError::WrongCode {
-            attempts_left: Some(left),
-        })
     }
 }

@@ -30,10 +30,14 @@ pub enum EventKind {
     /// An administrator invited the address (`nidan user invite`).
     InvitationSent,
     InvitationRevoked,
+    /// The account's owner asked for a new address; a link went to it.
+    EmailChangeRequested,
+    /// The link was opened: the account has its new address.
+    EmailChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 23] = [
         EventKind::AccountCreated,
         EventKind::AccountDeleted,
         EventKind::SignInOk,
@@ -55,6 +59,8 @@ impl EventKind {
         EventKind::PasswordReset,
         EventKind::InvitationSent,
         EventKind::InvitationRevoked,
+        EventKind::EmailChangeRequested,
+        EventKind::EmailChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +84,8 @@ impl EventKind {
             EventKind::PasswordReset => "password_reset",
             EventKind::InvitationSent => "invitation_sent",
             EventKind::InvitationRevoked => "invitation_revoked",
+            EventKind::EmailChangeRequested => "email_change_requested",
+            EventKind::EmailChanged => "email_changed",
             EventKind::SessionEnded => "session_ended",
             EventKind::SignedOut => "signed_out",
         }
@@ -104,6 +112,10 @@ pub enum EventDetail {
     PasswordAskedAgain,
     /// What was locked.
     LockOn(Step),
+    /// The address an email change was asked for.
+    NewAddress(String),
+    /// The address an account had before its change.
+    OldAddress(String),
     /// The session that was ended, as its list showed it.
     Session {
         ip: String,
@@ -140,6 +152,8 @@ impl EventDetail {
             EventDetail::PasswordAskedAgain => "password asked again".to_owned(),
             EventDetail::LockOn(Step::SignIn) => "sign-in".to_owned(),
             EventDetail::LockOn(Step::SecondStep) => "second step".to_owned(),
+            EventDetail::NewAddress(email) => format!("to {email}"),
+            EventDetail::OldAddress(email) => format!("from {email}"),
             EventDetail::Session { ip, user_agent } => {
                 format!("{ip} {user_agent}").trim().to_owned()
             }
@@ -171,6 +185,12 @@ impl EventDetail {
             }
             (Some(K::Locked), "sign-in") => Some(EventDetail::LockOn(Step::SignIn)),
             (Some(K::Locked), "second step") => Some(EventDetail::LockOn(Step::SecondStep)),
+            (Some(K::EmailChangeRequested), t) => t
+                .strip_prefix("to ")
+                .map(|e| EventDetail::NewAddress(e.to_owned())),
+            (Some(K::EmailChanged), t) => t
+                .strip_prefix("from ")
+                .map(|e| EventDetail::OldAddress(e.to_owned())),
             (Some(K::SessionEnded), t) => {
                 let (ip, user_agent) = t.split_once(' ').unwrap_or((t, ""));
                 Some(EventDetail::Session {
@@ -210,6 +230,14 @@ mod tests {
             (K::BackupCodeUsed, EventDetail::BackupCodesLeft(7)),
             (K::AccountCreated, EventDetail::FirstAdministrator),
             (K::SignInFailed, EventDetail::PasswordAskedAgain),
+            (
+                K::EmailChangeRequested,
+                EventDetail::NewAddress("new@example.jp".into()),
+            ),
+            (
+                K::EmailChanged,
+                EventDetail::OldAddress("old@example.jp".into()),
+            ),
             (K::Locked, EventDetail::LockOn(Step::SignIn)),
             (K::Locked, EventDetail::LockOn(Step::SecondStep)),
             (

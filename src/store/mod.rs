@@ -1,5 +1,6 @@
 //! Storage: the traits `auth` speaks to, and one module per backend. All SQL lives below here.
 
+mod email_changes;
 pub mod event;
 mod invitations;
 mod password_resets;
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::crypto::TokenHash;
 
+pub use email_changes::{EmailChange, EmailChangeAsk, EmailChangeAsked, EmailChangeStore};
 pub use invitations::{Invitation, InvitationStore};
 pub use password_resets::{PasswordReset, PasswordResetStore, ResetFinish, ResetFinished};
 pub use postgres::PostgresStore;
@@ -605,6 +607,7 @@ pub trait Store:
     + TwoStepStore
     + PasswordResetStore
     + InvitationStore
+    + EmailChangeStore
     + AuditStore
     + MetaStore
     + Send
@@ -620,6 +623,7 @@ impl<T> Store for T where
         + TwoStepStore
         + PasswordResetStore
         + InvitationStore
+        + EmailChangeStore
         + MetaStore
         + Send
         + Sync

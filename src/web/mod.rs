@@ -111,9 +111,8 @@ impl WebState {
     }
 }
 
-/// What the main router answers with metrics on it, for tests of the built-in proxy.
-#[cfg(test)]
-pub(crate) fn own_paths() -> routes::OwnPaths {
+/// What the main router answers with metrics on it: what a catch-all upstream cannot have.
+pub fn own_paths() -> routes::OwnPaths {
     let mut own = pages::router().into_parts().1;
     own.extend(crate::api::router().into_parts().1);
     own.extend(crate::api::forward_auth_router().into_parts().1);

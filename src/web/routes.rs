@@ -67,6 +67,16 @@ impl OwnPaths {
     }
 }
 
+/// The paths in order, for a warning: `/login, /login/2fa, /setup/{token}, …`.
+impl std::fmt::Display for OwnPaths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut patterns = self.0.clone();
+        patterns.sort_unstable();
+        patterns.dedup();
+        f.write_str(&patterns.join(", "))
+    }
+}
+
 fn matches(pattern: &str, path: &str) -> bool {
     let mut want = pattern.split('/');
     let mut got = path.split('/');

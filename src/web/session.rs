@@ -44,9 +44,50 @@ pub fn session_removal(state: &WebState) -> Cookie<'static> {
     cookie
 }
 
-/// A password-reset link's token, moved out of the address bar: sent only to its page.
-pub const RESET_COOKIE: &str = "nidan_reset";
-pub const RESET_PATH: &str = "/login/reset";
+/// A page opened by a link from an email. The link's token moves out of the address bar
+/// (and the history, and the Referer) into a cookie sent only to that page.
+pub struct LinkPage {
+    pub cookie: &'static str,
+    pub path: &'static str,
+    pub lifetime_secs: i64,
+}
+
+/// 「パスワードをお忘れの方」's link.
+pub const RESET_LINK: LinkPage = LinkPage {
+    cookie: "nidan_reset",
+    path: "/login/reset",
+    lifetime_secs: crate::auth::RESET_LIFETIME_SECS,
+};
+
+/// The link that confirms a new email address.
+pub const EMAIL_LINK: LinkPage = LinkPage {
+    cookie: "nidan_email_change",
+    path: "/email/confirm",
+    lifetime_secs: crate::auth::EMAIL_CHANGE_LIFETIME_SECS,
+};
+
+impl LinkPage {
+    pub fn cookie(&self, token: String, secure: bool) -> Cookie<'static> {
+        scoped_cookie(self.cookie, token, secure, self.path, self.lifetime_secs)
+    }
+
+    pub fn removal(&self) -> Cookie<'static> {
+        Cookie::build(self.cookie)
+            .path(super::paths::to(self.path))
+            .build()
+    }
+
+    /// The link from the email opened: its token leaves the address bar for the cookie, and
+    /// the page opens without it. Opening it spends nothing.
+    pub fn keep_token(&self, jar: CookieJar, token: String, secure: bool) -> Response {
+        let jar = jar.add(self.cookie(token, secure));
+        (jar, Redirect::to(&super::paths::to(self.path))).into_response()
+    }
+
+    pub fn token(&self, jar: &CookieJar) -> Option<String> {
+        jar.get(self.cookie).map(|c| c.value().to_owned())
+    }
+}
 
 /// `path`: `/login` for the pages, `/api/v1/login` for the API (under the pages prefix).
 pub fn pending_cookie(token: String, secure: bool, path: &str) -> Cookie<'static> {
@@ -57,22 +98,6 @@ pub fn pending_cookie(token: String, secure: bool, path: &str) -> Cookie<'static
         path,
         crate::auth::PENDING_LIFETIME_SECS,
     )
-}
-
-pub fn reset_cookie(token: String, secure: bool) -> Cookie<'static> {
-    scoped_cookie(
-        RESET_COOKIE,
-        token,
-        secure,
-        RESET_PATH,
-        crate::auth::RESET_LIFETIME_SECS,
-    )
-}
-
-pub fn reset_removal() -> Cookie<'static> {
-    Cookie::build(RESET_COOKIE)
-        .path(super::paths::to(RESET_PATH))
-        .build()
 }
 
 /// A short-lived cookie for a few of nidan's paths only (under the pages prefix).

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 
@@ -200,6 +201,14 @@ impl TestApp {
             &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
         )
         .await
+    }
+
+    /// Whether `email` and `password` sign in (to `/`, or to the second step), from a
+    /// browser of its own.
+    pub async fn signs_in_as(&self, email: &str, password: &str) -> bool {
+        let fields = [("email", email), ("password", password)];
+        let resp = post_form(&client(), &self.url("/login"), &self.url("/login"), &fields).await;
+        resp.status() == 303 && ["/", "/login/2fa"].contains(&location(resp.headers()))
     }
 
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
@@ -636,4 +645,70 @@ pub fn session_pair(resp: &reqwest::Response) -> String {
         .find(|c| c.starts_with("nidan_session="))
         .map(|c| c.split(';').next().unwrap().to_owned())
         .expect("session cookie")
+}
+
+/// A script of the JSON API, with a cookie jar of its own.
+pub struct Api<'a> {
+    app: &'a TestApp,
+    pub client: reqwest::Client,
+}
+
+impl<'a> Api<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Api {
+            app,
+            client: client(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(self.app.url(path))
+            .header("x-requested-with", "test")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let problem = resp
+            .headers()
+            .get("content-type")
+            .is_some_and(|c| c == "application/problem+json");
+        let value: Value = resp.json().await.unwrap();
+        if status >= 400 {
+            assert!(problem, "{status} {value}");
+        }
+        (status, value)
+    }
+
+    pub async fn me(&self) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(self.app.url("/api/v1/me"))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+}
+
+/// A problem's type, its last segment (`wrong-password`).
+pub fn kind(problem: &Value) -> &str {
+    problem["type"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("/api/v1/problems/")
+}
+
+/// The statuses of requests sent at once.
+pub async fn statuses_at_once<F>(sends: impl IntoIterator<Item = F>) -> Vec<u16>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect()
 }

@@ -82,6 +82,31 @@ pub async fn smtp_sink() -> (String, Inbox) {
     (url, inbox)
 }
 
+/// The `nth` link (from the first) whose path and query start with `path`, across every
+/// mail the sink has taken, waiting a few seconds for it.
+pub async fn link_in(inbox: &Inbox, path: &str, nth: usize) -> String {
+    for _ in 0..100 {
+        let links: Vec<String> = inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|m| {
+                let at = m.body.find(path)?;
+                let start = m.body[..at].rfind("http").unwrap();
+                let end = m.body[at..]
+                    .find(char::is_whitespace)
+                    .map_or(m.body.len(), |e| at + e);
+                Some(m.body[start..end].to_owned())
+            })
+            .collect();
+        if let Some(link) = links.get(nth) {
+            return link.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no link number {nth}: {:?}", inbox.lock().unwrap());
+}
+
 /// The body after the headers, base64 as nidan sends it.
 fn decode_body(lines: &[String]) -> String {
     let start = lines.iter().position(|l| l.is_empty()).unwrap_or(0);

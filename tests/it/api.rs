@@ -4,58 +4,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-struct Api<'a> {
-    app: &'a TestApp,
-    client: reqwest::Client,
-}
-
-impl<'a> Api<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Api {
-            app,
-            client: client(),
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .client
-            .post(self.app.url(path))
-            .header("x-requested-with", "test")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let problem = resp
-            .headers()
-            .get("content-type")
-            .is_some_and(|c| c == "application/problem+json");
-        let value: Value = resp.json().await.unwrap();
-        if status >= 400 {
-            assert!(problem, "{status} {value}");
-        }
-        (status, value)
-    }
-
-    async fn me(&self) -> (u16, Value) {
-        let resp = self
-            .client
-            .get(self.app.url("/api/v1/me"))
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap())
-    }
-}
-
-fn kind(problem: &Value) -> &str {
-    problem["type"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("/api/v1/problems/")
-}
-
 #[tokio::test]
 async fn sign_in_turn_on_use_and_turn_off_two_step_verification() {
     let app = TestApp::with_admin().await;

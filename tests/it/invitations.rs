@@ -21,13 +21,6 @@ impl TestApp {
         assert!(out.status.success(), "{}", stderr(&out));
         stdout(&out)
     }
-
-    /// Whether `email` and `password` sign in, from a browser of its own.
-    async fn signs_in(&self, email: &str, password: &str) -> bool {
-        let fields = [("email", email), ("password", password)];
-        let resp = post_form(&client(), &self.url("/login"), &self.url("/login"), &fields).await;
-        resp.status() == 303 && location(resp.headers()) == "/"
-    }
 }
 
 /// The link's form sent with `password`, the CSRF token read from the link's page.
@@ -68,7 +61,7 @@ async fn the_invited_person_chooses_their_own_password_and_is_signed_in() {
     let (status, mypage) = get_html(&browser, &app.url("/mypage")).await;
     assert_eq!(status, 200, "signed in");
     assert_eq!(text(&mypage, "#account-email"), INVITED);
-    assert!(app.signs_in(INVITED, CHOSEN).await);
+    assert!(app.signs_in_as(INVITED, CHOSEN).await);
     let list = stdout(&app.cli(&["user", "list"], None));
     let line = list.lines().find(|l| l.starts_with(INVITED)).unwrap();
     assert!(
@@ -103,7 +96,7 @@ async fn a_link_works_seven_days_and_dies_when_replaced_or_revoked() {
     assert_eq!(get_html(&client(), &second).await.0, 410, "revoked");
     let resp = send_form(&browser, &second, &csrf, CHOSEN).await;
     assert_eq!(resp.status(), 410);
-    assert!(!app.signs_in(INVITED, CHOSEN).await);
+    assert!(!app.signs_in_as(INVITED, CHOSEN).await);
     assert_cli_fails(
         &app.cli(&["user", "revoke-invite", INVITED], None),
         "no invitation",
@@ -214,9 +207,27 @@ async fn of_acceptances_at_once_exactly_one_makes_the_account() {
     );
     let mut working = 0;
     for p in &passwords {
-        if app.signs_in(INVITED, p).await {
+        if app.signs_in_as(INVITED, p).await {
             working += 1;
         }
     }
     assert_eq!(working, 1);
+}
+
+#[tokio::test]
+async fn an_account_made_for_the_address_ends_its_invitation() {
+    // Found by attacking: the link outlived `user add` and, once the account was deleted,
+    // made it again (an administrator, as invited).
+    let app = TestApp::with_admin().await;
+    let link = app.invite(INVITED, &["--admin"]);
+    let out = app.cli(
+        &["user", "add", INVITED, "--password-stdin"],
+        Some("another long password 5"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!app.invites().contains(INVITED));
+    let out = app.cli(&["user", "delete", INVITED], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(get_html(&client(), &link).await.0, 410);
+    assert!(!app.signs_in_as(INVITED, CHOSEN).await);
 }

@@ -9,6 +9,7 @@ mod caddy;
 mod cli;
 mod config_file;
 mod csrf;
+mod email_change;
 mod fd_limit;
 mod forward_auth;
 mod gateway;

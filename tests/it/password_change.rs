@@ -17,19 +17,6 @@ impl TestApp {
         ];
         self.post(PAGE, PAGE, &fields).await
     }
-
-    /// Whether `password` signs the administrator in, from a browser of its own.
-    async fn password_works(&self, password: &str) -> bool {
-        let browser = client();
-        let resp = post_form(
-            &browser,
-            &self.url("/login"),
-            &self.url("/login"),
-            &[("email", ADMIN_EMAIL), ("password", password)],
-        )
-        .await;
-        resp.status() == 303 && location(resp.headers()) == "/"
-    }
 }
 
 /// The administrator signed in twice: in the app's client and in another browser.
@@ -74,8 +61,8 @@ async fn a_change_ends_every_other_session_and_keeps_this_browser_signed_in() {
     assert_eq!(app.db_i64("SELECT COUNT(*) FROM sessions").await, 1);
     let (status, _) = get_html(&other, &app.url("/mypage")).await;
     assert_eq!(status, 303, "the other browser is signed out");
-    assert!(!app.password_works(PASSWORD).await);
-    assert!(app.password_works(NEW).await);
+    assert!(!app.signs_in_as(ADMIN_EMAIL, PASSWORD).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, NEW).await);
     assert_eq!(changes(&app).await, 1);
 }
 
@@ -98,7 +85,7 @@ async fn a_wrong_current_password_changes_nothing_and_counts_as_a_failed_attempt
     assert_eq!(app.db_i64(failed).await, 1, "counted like a sign-in");
     let (status, _) = get_html(&other, &app.url("/mypage")).await;
     assert_eq!(status, 200, "nothing ended");
-    assert!(app.password_works(PASSWORD).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, PASSWORD).await);
 
     // The attempt limit holds for the change too: wrong ones until it locks, then even
     // the right password is turned away.
@@ -175,7 +162,7 @@ async fn a_weak_repeated_or_mistyped_new_password_is_refused_and_costs_no_attemp
     let failed = "SELECT COUNT(*) FROM audit_events WHERE kind = 'sign_in_failed'";
     assert_eq!(app.db_i64(failed).await, 0);
     assert_eq!(changes(&app).await, 0);
-    assert!(app.password_works(PASSWORD).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, PASSWORD).await);
 }
 
 #[tokio::test]
@@ -211,7 +198,7 @@ async fn a_change_without_the_forms_token_is_refused() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
-    assert!(app.password_works(PASSWORD).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, PASSWORD).await);
     // Signed out, the page sends the browser to sign in.
     let (status, _) = get_html(&client(), &app.url(PAGE)).await;
     assert_eq!(status, 303);
@@ -263,12 +250,12 @@ async fn of_changes_sent_at_once_exactly_one_takes_effect() {
     assert!(changed >= 1, "{statuses:?}");
     let mut working = Vec::new();
     for new in &news {
-        if app.password_works(new).await {
+        if app.signs_in_as(ADMIN_EMAIL, new).await {
             working.push(new);
         }
     }
     assert_eq!(working.len(), 1, "{statuses:?}");
-    assert!(!app.password_works(PASSWORD).await);
+    assert!(!app.signs_in_as(ADMIN_EMAIL, PASSWORD).await);
     assert_eq!(changes(&app).await, 1);
 }
 
@@ -279,8 +266,8 @@ async fn a_change_that_fails_half_way_changes_nothing() {
     let resp = app.change_password(PASSWORD, NEW, NEW).await;
     assert_eq!(resp.status(), 500);
     refuse_audit_events(&app, "password_changed", false).await;
-    assert!(app.password_works(PASSWORD).await);
-    assert!(!app.password_works(NEW).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, PASSWORD).await);
+    assert!(!app.signs_in_as(ADMIN_EMAIL, NEW).await);
     assert_eq!(app.get("/mypage").await.status(), 200, "the session lives");
     let (status, _) = get_html(&other, &app.url("/mypage")).await;
     assert_eq!(status, 200, "so does the other one");
@@ -344,7 +331,7 @@ async fn the_api_changes_the_password_and_says_why_it_will_not() {
         .await
         .unwrap();
     assert_eq!(without_header.status(), 403);
-    assert!(app.password_works(PASSWORD).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, PASSWORD).await);
 
     let resp = send(json!({"current_password": PASSWORD, "new_password": NEW})).await;
     assert_eq!(resp.status(), 200);
@@ -355,5 +342,5 @@ async fn the_api_changes_the_password_and_says_why_it_will_not() {
     assert!(renewed, "a new session cookie");
     assert_eq!(resp.json::<Value>().await.unwrap()["status"], "ok");
     assert_eq!(app.get("/api/v1/me").await.status(), 200);
-    assert!(app.password_works(NEW).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, NEW).await);
 }

@@ -8,31 +8,7 @@ use crate::common::*;
 const NEW: &str = "violet harbour lantern 42";
 const FORGOT: &str = "/login/forgot";
 const RESET: &str = "/login/reset";
-
-/// The link in the newest mail to `to` that carries one.
-async fn link_for(inbox: &Inbox, nth: usize) -> String {
-    let needle = "/login/reset?token=";
-    for _ in 0..100 {
-        let links: Vec<String> = inbox
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|m| {
-                let at = m.body.find(needle)?;
-                let start = m.body[..at].rfind("http").unwrap();
-                let end = m.body[at..]
-                    .find(char::is_whitespace)
-                    .map_or(m.body.len(), |e| at + e);
-                Some(m.body[start..end].to_owned())
-            })
-            .collect();
-        if let Some(link) = links.get(nth) {
-            return link.clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no link number {nth}: {:?}", inbox.lock().unwrap());
-}
+const RESET_LINK: &str = "/login/reset?token=";
 
 fn token_of(link: &str) -> String {
     link.split("token=").nth(1).unwrap().to_owned()
@@ -66,12 +42,6 @@ impl TestApp {
         post_form(browser, &self.url("/login"), &self.url(RESET), &fields).await
     }
 
-    /// Whether `password` signs the administrator in (to `/`, or to the second step).
-    async fn signs_in_with(&self, password: &str) -> bool {
-        let resp = self.login_in_with(&client(), password).await;
-        resp.status() == 303 && ["/", "/login/2fa"].contains(&location(resp.headers()))
-    }
-
     async fn login_in_with(&self, browser: &reqwest::Client, password: &str) -> reqwest::Response {
         let fields = [("email", ADMIN_EMAIL), ("password", password)];
         post_form(browser, &self.url("/login"), &self.url("/login"), &fields).await
@@ -102,7 +72,7 @@ async fn a_forgotten_password_is_reset_through_the_emailed_link() {
     assert_is_redirect_to(&resp, "/login/forgot?sent=1");
     let (_, sent) = get_html(&browser, &app.url("/login/forgot?sent=1")).await;
     assert!(text(&sent, "[role=status]").contains("30分以内"));
-    let link = link_for(&inbox, 0).await;
+    let link = link_in(&inbox, RESET_LINK, 0).await;
     let mail = wait_for(&inbox, "/login/reset?token=").await;
     assert_eq!(mail.to, vec![ADMIN_EMAIL.to_owned()]);
     assert!(
@@ -128,7 +98,10 @@ async fn a_forgotten_password_is_reset_through_the_emailed_link() {
         .await
         .unwrap();
     assert_eq!(verify.status(), 401, "nor does forward-auth let it through");
-    assert!(app.signs_in_with(PASSWORD).await, "nothing changed yet");
+    assert!(
+        app.signs_in_as(ADMIN_EMAIL, PASSWORD).await,
+        "nothing changed yet"
+    );
 
     let resp = app.choose(&other, NEW, "").await;
     assert_is_redirect_to(&resp, "/login?reset=1");
@@ -136,8 +109,8 @@ async fn a_forgotten_password_is_reset_through_the_emailed_link() {
     assert!(text(&login, "[role=status]").contains("パスワードを再設定しました"));
     let (status, _) = get_html(&signed_in, &app.url("/mypage")).await;
     assert_eq!(status, 303, "every session ended");
-    assert!(!app.signs_in_with(PASSWORD).await);
-    assert!(app.signs_in_with(NEW).await);
+    assert!(!app.signs_in_as(ADMIN_EMAIL, PASSWORD).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, NEW).await);
     let done = wait_for(&inbox, "パスワードが再設定されました").await;
     assert!(!done.body.contains("token="), "{}", done.body);
     assert_eq!(app.events_of("password_reset").await, 1);
@@ -173,7 +146,7 @@ async fn known_and_unknown_addresses_get_the_same_answer() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(app.events_of("password_reset_requested").await, 2);
-    link_for(&inbox, 0).await;
+    link_in(&inbox, RESET_LINK, 0).await;
     let mails = inbox.lock().unwrap().clone();
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(mails[0].to, vec![ADMIN_EMAIL.to_owned()]);
@@ -187,7 +160,7 @@ async fn a_link_works_once_for_30_minutes_and_dies_with_a_password_change() {
         &app.ask_for_link(&browser, ADMIN_EMAIL).await,
         "/login/forgot?sent=1",
     );
-    let expired = link_for(&inbox, 0).await;
+    let expired = link_in(&inbox, RESET_LINK, 0).await;
     app.clock.advance(30 * 60);
     let (status, _) = app.open_link(&client(), &expired).await;
     assert_eq!(status, 410, "30 minutes on");
@@ -196,7 +169,7 @@ async fn a_link_works_once_for_30_minutes_and_dies_with_a_password_change() {
         &app.ask_for_link(&browser, ADMIN_EMAIL).await,
         "/login/forgot?sent=1",
     );
-    let overtaken = link_for(&inbox, 1).await;
+    let overtaken = link_in(&inbox, RESET_LINK, 1).await;
     let other = client();
     let (status, _) = app.open_link(&other, &overtaken).await;
     assert_eq!(status, 200);
@@ -211,21 +184,21 @@ async fn a_link_works_once_for_30_minutes_and_dies_with_a_password_change() {
         410,
         "the password changed since the link was sent"
     );
-    assert!(!app.signs_in_with(NEW).await);
+    assert!(!app.signs_in_as(ADMIN_EMAIL, NEW).await);
 
     // A weak password leaves the link for another try.
     assert_is_redirect_to(
         &app.ask_for_link(&browser, ADMIN_EMAIL).await,
         "/login/forgot?sent=1",
     );
-    let link = link_for(&inbox, 2).await;
+    let link = link_in(&inbox, RESET_LINK, 2).await;
     let (status, _) = app.open_link(&other, &link).await;
     assert_eq!(status, 200);
     let resp = app.choose(&other, "password1234", "").await;
     assert_eq!(resp.status(), 400);
     assert!(text(&page(resp).await, "[role=alert]").contains("よく使われるパスワード"));
     assert_is_redirect_to(&app.choose(&other, NEW, "").await, "/login?reset=1");
-    assert!(app.signs_in_with(NEW).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, NEW).await);
 }
 
 #[tokio::test]
@@ -237,7 +210,7 @@ async fn with_two_step_verification_on_a_reset_needs_a_code_too() {
         &app.ask_for_link(&browser, ADMIN_EMAIL).await,
         "/login/forgot?sent=1",
     );
-    let link = link_for(&inbox, 0).await;
+    let link = link_in(&inbox, RESET_LINK, 0).await;
     let (status, page) = app.open_link(&browser, &link).await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -257,7 +230,10 @@ async fn with_two_step_verification_on_a_reset_needs_a_code_too() {
         1,
         "counted like the second step"
     );
-    assert!(app.signs_in_with(PASSWORD).await, "nothing changed");
+    assert!(
+        app.signs_in_as(ADMIN_EMAIL, PASSWORD).await,
+        "nothing changed"
+    );
 
     app.clock.advance(30);
     let code = app.code_now(&enrolled.secret);
@@ -271,7 +247,7 @@ async fn with_two_step_verification_on_a_reset_needs_a_code_too() {
         &app.ask_for_link(&browser, ADMIN_EMAIL).await,
         "/login/forgot?sent=1",
     );
-    let link = link_for(&inbox, 1).await;
+    let link = link_in(&inbox, RESET_LINK, 1).await;
     app.open_link(&browser, &link).await;
     let newer = "amber meadow compass 77";
     let backup = &enrolled.backup_codes[0];
@@ -281,7 +257,7 @@ async fn with_two_step_verification_on_a_reset_needs_a_code_too() {
             .await,
         9
     );
-    assert!(app.signs_in_with(newer).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, newer).await);
 }
 
 async fn page_of(resp: reqwest::Response) -> scraper::Html {
@@ -294,17 +270,13 @@ async fn fifty_requests_at_once_send_at_most_three_links() {
     let browser = client();
     let (_, form) = get_html(&browser, &app.url(FORGOT)).await;
     let token = csrf_token(&form).unwrap();
-    let sends = (0..50).map(|_| {
+    let statuses = statuses_at_once((0..50).map(|_| {
         browser
             .post(app.url(FORGOT))
             .form(&[("csrf_token", token.as_str()), ("email", ADMIN_EMAIL)])
             .send()
-    });
-    let statuses: Vec<u16> = futures_util::future::join_all(sends)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap().status().as_u16())
-        .collect();
+    }))
+    .await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 303).count(),
         3,
@@ -314,7 +286,7 @@ async fn fifty_requests_at_once_send_at_most_three_links() {
         statuses.iter().all(|s| *s == 303 || *s == 429),
         "{statuses:?}"
     );
-    link_for(&inbox, 2).await;
+    link_in(&inbox, RESET_LINK, 2).await;
     for _ in 0..20 {
         if app.events_of("password_reset_requested").await >= 3 {
             break;
@@ -342,10 +314,10 @@ async fn a_reset_lifts_the_accounts_locks() {
         &app.ask_for_link(&browser, ADMIN_EMAIL).await,
         "/login/forgot?sent=1",
     );
-    let link = link_for(&inbox, 0).await;
+    let link = link_in(&inbox, RESET_LINK, 0).await;
     app.open_link(&browser, &link).await;
     assert_is_redirect_to(&app.choose(&browser, NEW, "").await, "/login?reset=1");
-    assert!(app.signs_in_with(NEW).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, NEW).await);
 }
 
 #[tokio::test]
@@ -363,7 +335,7 @@ async fn forged_links_and_a_server_without_email_get_a_clear_page() {
     assert_eq!(app.choose(&browser, NEW, "").await.status(), 410);
     let (status, _) = get_html(&client(), &app.url(RESET)).await;
     assert_eq!(status, 410, "no link at all");
-    assert!(app.signs_in_with(PASSWORD).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, PASSWORD).await);
 
     let app = TestApp::with_admin().await;
     let (status, page) = app.get_html(FORGOT).await;
@@ -397,7 +369,7 @@ async fn the_api_sends_the_link_and_sets_the_password() {
     )
     .await;
     assert_eq!(status, 202);
-    let token = token_of(&link_for(&inbox, 0).await);
+    let token = token_of(&link_in(&inbox, RESET_LINK, 0).await);
     let (status, problem) = send(
         "/api/v1/password/reset",
         json!({"token": token, "new_password": "password1234"}),
@@ -423,7 +395,7 @@ async fn the_api_sends_the_link_and_sets_the_password() {
             .ends_with("/reset-link-invalid"),
         "{problem}"
     );
-    assert!(app.signs_in_with(NEW).await);
+    assert!(app.signs_in_as(ADMIN_EMAIL, NEW).await);
 }
 
 #[tokio::test]
@@ -434,12 +406,15 @@ async fn a_reset_that_fails_half_way_changes_nothing() {
     let browser = client();
     let resp = app.ask_for_link(&browser, ADMIN_EMAIL).await;
     assert_is_redirect_to(&resp, "/login/forgot?sent=1");
-    let link = link_for(&inbox, 0).await;
+    let link = link_in(&inbox, RESET_LINK, 0).await;
     app.open_link(&browser, &link).await;
     refuse_audit_events(&app, "password_reset", true).await;
     assert_eq!(app.choose(&browser, NEW, "").await.status(), 500);
     refuse_audit_events(&app, "password_reset", false).await;
-    assert!(app.signs_in_with(PASSWORD).await, "the password stays");
+    assert!(
+        app.signs_in_as(ADMIN_EMAIL, PASSWORD).await,
+        "the password stays"
+    );
     let (status, _) = get_html(&signed_in, &app.url("/mypage")).await;
     assert_eq!(status, 200, "the session lives");
     // The link too: the next try goes through.

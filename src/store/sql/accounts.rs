@@ -53,10 +53,16 @@ macro_rules! accounts_statements {
         const USER_COLUMNS: &str = "id, email, password_hash, is_admin, created_at,
             EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = users.id) AS totp_enabled";
 
-        async fn insert_user<'e, E>(executor: E, user: &NewUser) -> StoreResult<User>
-        where
-            E: sqlx::Executor<'e, Database = $Db>,
-        {
+        /// The account, inside `tx`; an invitation of its address ends (it would otherwise
+        /// come back to life when the account is deleted).
+        async fn insert_user(
+            tx: &mut <$Db as sqlx::Database>::Connection,
+            user: &NewUser,
+        ) -> StoreResult<User> {
+            sqlx::query("DELETE FROM invitations WHERE email = $1")
+                .bind(&user.email)
+                .execute(&mut *tx)
+                .await?;
             let row: UserRow = sqlx::query_as(
                 "INSERT INTO users (email, password_hash, is_admin, created_at, password_changed_at)
                  VALUES ($1, $2, $3, $4, $4)
@@ -66,7 +72,7 @@ macro_rules! accounts_statements {
             .bind(&user.password_hash)
             .bind(user.is_admin)
             .bind(user.now)
-            .fetch_one(executor)
+            .fetch_one(&mut *tx)
             .await?;
             Ok(row.into())
         }
@@ -122,7 +128,7 @@ macro_rules! accounts_statements {
             session: &SessionRotation,
             events: &[AuditRecord],
         ) -> StoreResult<User> {
-            let created = insert_user(&mut *tx, user).await?;
+            let created = insert_user(tx, user).await?;
             let s = session;
             insert_session(&mut *tx, &s.token, created.id, s.now, s.expires_at, &s.origin, None)
                 .await?;

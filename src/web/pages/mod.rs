@@ -1,5 +1,6 @@
 //! One module per path, each with its handlers and `router()`.
 
+mod email_change;
 mod health;
 mod home;
 mod invitation;
@@ -23,6 +24,7 @@ use crate::auth::AuthError;
 
 pub fn router() -> Routes {
     Routes::new()
+        .merge(email_change::router())
         .merge(health::router())
         .merge(home::router())
         .merge(invitation::router())
@@ -81,6 +83,9 @@ fn refusal(lang: Lang, err: AuthError) -> Result<(StatusCode, String), WebError>
         AuthError::InvitationInvalid => (StatusCode::GONE, t.invitation_invalid),
         AuthError::WrongCredentials => (StatusCode::UNAUTHORIZED, t.err_wrong_credentials),
         AuthError::EmailTaken => (StatusCode::CONFLICT, t.err_email_taken),
+        AuthError::EmailUnchanged => (StatusCode::BAD_REQUEST, t.err_email_unchanged),
+        AuthError::EmailChangeUnavailable => (StatusCode::FORBIDDEN, t.email_change_unavailable),
+        AuthError::EmailChangeLinkInvalid => (StatusCode::GONE, t.email_confirm_invalid),
         AuthError::SetupLinkInvalid => (StatusCode::NOT_FOUND, t.setup_invalid),
         AuthError::WrongPassword => (StatusCode::UNAUTHORIZED, t.err_wrong_password),
         AuthError::CodeFormat => (StatusCode::BAD_REQUEST, t.err_code_format),

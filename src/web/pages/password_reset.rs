@@ -18,13 +18,13 @@ use crate::auth::{AuthError, Client};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
 use crate::web::routes::Routes;
-use crate::web::session::{RESET_COOKIE, RESET_PATH, reset_cookie, reset_removal};
+use crate::web::session::RESET_LINK;
 use crate::web::{Lang, WebError, WebState, paths, secure_cookies};
 
 pub fn router() -> Routes {
     Routes::new()
         .route("/login/forgot", get(show_forgot).post(submit_forgot))
-        .route(RESET_PATH, get(show_reset).post(submit_reset))
+        .route(RESET_LINK.path, get(show_reset).post(submit_reset))
 }
 
 #[derive(Template, WebTemplate)]
@@ -78,7 +78,7 @@ fn query(raw: Option<String>) -> Query {
 fn forgot_page(state: &WebState, lang: Lang, csrf: CsrfToken, sent: bool) -> ForgotPage {
     ForgotPage {
         chrome: Chrome::new(lang, csrf, false),
-        possible: state.auth().resets_possible(),
+        possible: state.auth().links_by_email(),
         sent,
         email: String::new(),
         error: None,
@@ -151,13 +151,10 @@ async fn show_reset(
 ) -> Result<Response, WebError> {
     let q = query(raw);
     if !q.token.is_empty() {
-        // The link from the email: its token leaves the address bar (and the history) for
-        // a cookie that only this page receives. Opening it spends nothing.
-        let jar = jar.add(reset_cookie(q.token, secure_cookies(&state)));
-        return Ok((jar, Redirect::to(&paths::to(RESET_PATH))).into_response());
+        return Ok(RESET_LINK.keep_token(jar, q.token, secure_cookies(&state)));
     }
-    let view = match jar.get(RESET_COOKIE) {
-        Some(token) => state.auth().password_reset_view(token.value()).await?,
+    let view = match RESET_LINK.token(&jar) {
+        Some(token) => state.auth().password_reset_view(&token).await?,
         None => None,
     };
     Ok(reset_page(
@@ -177,7 +174,7 @@ async fn submit_reset(
     jar: CookieJar,
     WebForm(form): WebForm<ResetForm>,
 ) -> Result<Response, WebError> {
-    let Some(token) = jar.get(RESET_COOKIE).map(|c| c.value().to_owned()) else {
+    let Some(token) = RESET_LINK.token(&jar) else {
         return Ok(reset_page(&state, lang, csrf, None, None));
     };
     let auth = state.auth();
@@ -190,11 +187,11 @@ async fn submit_reset(
     let new = SecretString::from(form.new_password);
     match auth.reset_password(&token, &new, &form.code, &client).await {
         Ok(()) => {
-            let jar = jar.remove(reset_removal());
+            let jar = jar.remove(RESET_LINK.removal());
             Ok((jar, Redirect::to(&paths::to("/login?reset=1"))).into_response())
         }
         Err(AuthError::ResetLinkInvalid) => {
-            let jar = jar.remove(reset_removal());
+            let jar = jar.remove(RESET_LINK.removal());
             Ok((jar, reset_page(&state, lang, csrf, None, None)).into_response())
         }
         Err(err) => {
