@@ -3,7 +3,7 @@ const assert = require('node:assert/strict');
 const { test } = require('node:test');
 const { launch, DESKTOP } = require('../lib/browser');
 const { startServer } = require('../lib/server');
-const { startSmtpSink, resetLink } = require('../lib/smtp');
+const { startSmtpSink, mailLink, resetLink } = require('../lib/smtp');
 const { codeAt, now, base32Decode } = require('../lib/otp');
 const { PASSWORD, EMAIL } = require('../lib/manual');
 
@@ -137,5 +137,34 @@ test('accepting an invitation with the keyboard alone', async () => {
   } finally {
     await browser.close();
     await server.stop();
+  }
+});
+
+test('changing the email address with the keyboard alone', async () => {
+  const sink = await startSmtpSink();
+  const server = await startServer(['--smtp-url', sink.url]);
+  const browser = await launch();
+  try {
+    const page = await (await browser.newContext({ viewport: DESKTOP, locale: 'ja-JP' })).newPage();
+    const kb = page.keyboard;
+    const newEmail = 'taro.new@example.jp';
+    await createAdmin(page, server);
+    await tabTo(page, 'メールアドレスの変更'); await kb.press('Enter');
+    await page.waitForURL('**/mypage/email');
+    await cursorIn(page, 'new_email');
+    await kb.type(newEmail); await kb.press('Tab');
+    await kb.type(PASSWORD); await kb.press('Enter');
+    await page.waitForURL('**/mypage/email?sent=1');
+    await page.goto(mailLink(await sink.waitFor(/\/email\/confirm\?token=/), '/email/confirm'));
+    // The button has the focus: Enter confirms.
+    await page.waitForFunction(() => document.activeElement && document.activeElement.tagName === 'BUTTON');
+    await kb.press('Enter');
+    await page.waitForURL('**/email/confirm?done=1');
+    await tabTo(page, 'マイページへ'); await kb.press('Enter');
+    await page.getByText(newEmail, { exact: true }).waitFor();
+  } finally {
+    await browser.close();
+    await server.stop();
+    await sink.stop();
   }
 });

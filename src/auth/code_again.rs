@@ -4,6 +4,7 @@
 //! change's own transaction.
 
 use super::audit::{EventDetail, EventKind, Factor, Subject};
+use super::two_step::second_step_key;
 use super::{AuthError, AuthResult, AuthService};
 use crate::crypto::keyed_hash;
 use crate::otp::{backup_codes, totp};
@@ -73,6 +74,19 @@ impl AuthService {
             None => Err(self
                 .code_again_failed(subject, factor, origin, attempt)
                 .await?),
+        }
+    }
+
+    /// A right code's attempt given back (as a right second step's is), or one counted for a
+    /// request refused for another reason: only wrong codes count towards the lock.
+    pub(super) async fn give_back_code(&self, user_id: UserId, given: Option<&GivenCode>) {
+        if given.is_none() {
+            return;
+        }
+        let key = second_step_key(user_id);
+        let rule = self.policy.second_step_throttle;
+        if let Err(e) = self.store.release_attempt(&key, rule).await {
+            tracing::warn!(error = %e, "a right code's attempt was not given back");
         }
     }
 

@@ -70,8 +70,11 @@ impl AuthService {
                     .await?,
             ),
         };
-        self.count_or_refuse(&format!("email-change:{}", user.user_id), PER_ACCOUNT)
-            .await?;
+        let limit = format!("email-change:{}", user.user_id);
+        if let Err(refused) = self.count_or_refuse(&limit, PER_ACCOUNT).await {
+            self.give_back_code(user.user_id, given.as_ref()).await;
+            return Err(refused);
+        }
         let now = self.now();
         let expires_at = now + EMAIL_CHANGE_LIFETIME_SECS;
         let (token, hash) = new_token();
@@ -93,6 +96,9 @@ impl AuthService {
                 events: &events,
             })
             .await?;
+        if asked != EmailChangeAsked::FactorRefused {
+            self.give_back_code(user.user_id, given.as_ref()).await;
+        }
         match (asked, given) {
             (EmailChangeAsked::Done { backup_codes_left }, _) => {
                 tracing::info!(user_id = user.user_id, "email change asked for");

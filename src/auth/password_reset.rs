@@ -89,9 +89,15 @@ impl AuthService {
         let now = self.now();
         let (token, hash) = new_token();
         let expires_at = now + RESET_LIFETIME_SECS;
-        self.store
-            .insert_password_reset(&hash, user.id, now, expires_at, &user.password_hash)
-            .await?;
+        let (id, email, password_hash) = (user.id, &user.email, &user.password_hash);
+        // An email change confirmed since the lookup ended the links to this address.
+        if !self
+            .store
+            .insert_password_reset(&hash, id, email, now, expires_at, password_hash)
+            .await?
+        {
+            return Ok(());
+        }
         let link = SecretLink(format!("{}/login/reset?token={token}", self.link_base));
         let notice = Notice::PasswordResetLink { link, expires_at };
         let subject = Subject::user(user.id, &user.email);

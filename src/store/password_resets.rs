@@ -47,14 +47,17 @@ pub enum ResetFinished {
 
 #[async_trait]
 pub trait PasswordResetStore {
+    /// Stores a link for the account `user_id` while it still has the address and password
+    /// it was looked up with; `false`, and nothing stored, when either changed meanwhile.
     async fn insert_password_reset(
         &self,
         token: &TokenHash,
         user_id: UserId,
+        email: &str,
         now: UnixTime,
         expires_at: UnixTime,
         password_hash: &str,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     async fn password_reset(&self, token: &TokenHash) -> StoreResult<Option<PasswordReset>>;
     async fn take_password_reset(&self, token: &TokenHash) -> StoreResult<()>;
     async fn finish_password_reset(&self, reset: &ResetFinish<'_>) -> StoreResult<ResetFinished>;

@@ -457,3 +457,38 @@ async fn the_api_asks_for_and_confirms_a_change() {
     let (status, _) = api.post("/api/v1/email/confirm", confirm(token)).await;
     assert_eq!(status, 410, "once");
 }
+
+#[tokio::test]
+async fn right_codes_do_not_count_towards_the_second_step_lock() {
+    // Found by attacking: each right code stayed counted, so five changes and five typos
+    // locked the account's second step everywhere.
+    let (app, _inbox) = TestApp::with_admin_and_mail().await;
+    let enrolled = app.sign_in_and_enable_2fa().await;
+    let failures =
+        "SELECT CAST(COALESCE(SUM(failures), 0) AS BIGINT) FROM throttles WHERE key LIKE '2fa:%'";
+    for (i, backup) in enrolled.backup_codes[..5].iter().enumerate() {
+        let resp = app
+            .ask_change(&format!("new{i}@example.jp"), PASSWORD, backup)
+            .await;
+        assert_is_redirect_to(&resp, "/mypage/email?sent=1");
+    }
+    // The hourly limit refuses the sixth; its right code is neither spent nor counted.
+    let resp = app
+        .ask_change("new5@example.jp", PASSWORD, &enrolled.backup_codes[5])
+        .await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(app.db_i64(failures).await, 0);
+    assert_eq!(
+        app.db_i64("SELECT COUNT(*) FROM backup_codes WHERE used_at IS NULL")
+            .await,
+        5
+    );
+    // A wrong code counts.
+    assert_eq!(
+        app.ask_change("new6@example.jp", PASSWORD, "000000")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(app.db_i64(failures).await, 1);
+}

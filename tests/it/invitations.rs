@@ -56,6 +56,15 @@ async fn the_invited_person_chooses_their_own_password_and_is_signed_in() {
     assert_eq!(status, 200);
     assert_eq!(text(&page, "h1"), "アカウントの作成");
     assert_eq!(attr(&page, "#email", "value").as_deref(), Some(INVITED));
+    // Opening the link grants nothing: not forward-auth, not the pages.
+    let verify = browser
+        .get(app.url("/auth/verify"))
+        .header("x-original-url", "http://cam.example.home/live")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verify.status(), 401);
+    assert_eq!(get_html(&browser, &app.url("/mypage")).await.0, 303);
     let resp = accept(&browser, &link, CHOSEN).await;
     assert_is_redirect_to(&resp, "/mypage");
     let (status, mypage) = get_html(&browser, &app.url("/mypage")).await;

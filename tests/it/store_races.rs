@@ -172,3 +172,27 @@ async fn a_session_is_stored_only_while_the_account_is_as_it_was_checked() {
     assert!(store.session(&[1; 32]).await.unwrap().is_none());
     assert!(store.session(&[3; 32]).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_reset_link_is_stored_only_while_the_account_keeps_its_address_and_password() {
+    // The lookup and the insert are two steps: an email change confirmed between them must
+    // not leave a link that was meant for the old address.
+    let (_data, store, id) = store_with_totp_user().await;
+    let (now, until) = (1_000, 2_800);
+    let hash = "$argon2id$unused";
+    let stored = |token: u8, email: &'static str, password: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .insert_password_reset(&[token; 32], id, email, now, until, password)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!stored(1, "old@example.jp", hash).await, "another address");
+    assert!(
+        !stored(2, "race@example.jp", "$argon2id$other").await,
+        "another password"
+    );
+    assert!(stored(3, "race@example.jp", hash).await);
+}

@@ -9,23 +9,29 @@ macro_rules! email_change_statements {
                 ask: &EmailChangeAsk<'_>,
             ) -> StoreResult<EmailChangeAsked> {
                 let mut tx = self.pool()?.begin().await?;
-                // The DELETE comes first so that this transaction takes the write lock at
-                // once; an earlier request of the account ends.
-                sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
-                    .bind(ask.user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                let same: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM users WHERE id = $1 AND email = $2 AND password_hash = $3",
+                // A write to the account's row first, changing nothing: it checks that the
+                // account still has the address and password, and it makes requests of one
+                // account at once wait for each other (PostgreSQL's row lock, SQLite's write
+                // lock), so that the one-per-account row is replaced, never doubled.
+                let same = sqlx::query(
+                    "UPDATE users SET email = email
+                     WHERE id = $1 AND email = $2 AND password_hash = $3",
                 )
                 .bind(ask.user_id)
                 .bind(ask.old_email)
                 .bind(ask.password_hash)
-                .fetch_one(&mut *tx)
-                .await?;
-                if same != 1 {
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !same {
                     return Ok(EmailChangeAsked::AccountChanged);
                 }
+                // An earlier request of the account ends.
+                sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
+                    .bind(ask.user_id)
+                    .execute(&mut *tx)
+                    .await?;
                 let mut left = None;
                 if let Some(claim) = ask.claim {
                     if !claim_factor(&mut *tx, ask.user_id, claim, ask.now).await? {

@@ -8,23 +8,26 @@ macro_rules! password_reset_statements {
                 &self,
                 token: &TokenHash,
                 user_id: UserId,
+                email: &str,
                 now: UnixTime,
                 expires_at: UnixTime,
                 password_hash: &str,
-            ) -> StoreResult<()> {
-                sqlx::query(
+            ) -> StoreResult<bool> {
+                let inserted = sqlx::query(
                     "INSERT INTO password_resets
                        (token_hash, user_id, created_at, expires_at, password_hash)
-                     VALUES ($1, $2, $3, $4, $5)",
+                     SELECT $1, id, $3, $4, $5 FROM users
+                     WHERE id = $2 AND email = $6 AND password_hash = $5",
                 )
                 .bind(token.as_slice())
                 .bind(user_id)
                 .bind(now)
                 .bind(expires_at)
                 .bind(password_hash)
+                .bind(email)
                 .execute(self.pool()?)
                 .await?;
-                Ok(())
+                Ok(inserted.rows_affected() == 1)
             }
 
             async fn password_reset(
