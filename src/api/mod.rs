@@ -2,6 +2,7 @@
 //! No form tokens and no language here: forward-auth changes nothing, and the API's writes
 //! need a header that no cross-site form can send.
 
+mod account;
 mod forward_auth;
 mod problem;
 pub mod v1;

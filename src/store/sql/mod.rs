@@ -10,6 +10,7 @@
 //! instances, arrive at once. It is the deliberate exception to "storage decides nothing".
 
 pub(super) mod accounts;
+pub(super) mod audit;
 pub(super) mod email_changes;
 pub(super) mod invitations;
 pub(super) mod password_resets;
@@ -21,6 +22,7 @@ macro_rules! shared_store {
     ($Store:ident, $Db:ty) => {
         $crate::store::sql::accounts::accounts_statements!($Store, $Db);
         $crate::store::sql::two_step::two_step_statements!($Store, $Db);
+        $crate::store::sql::audit::audit_and_meta_statements!($Store, $Db);
         $crate::store::sql::password_resets::password_reset_statements!($Store, $Db);
         $crate::store::sql::invitations::invitation_statements!($Store, $Db);
         $crate::store::sql::email_changes::email_change_statements!($Store, $Db);
