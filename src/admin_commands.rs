@@ -26,13 +26,17 @@ async fn invite(auth: &nidan::auth::AuthService, args: InviteArgs) -> anyhow::Re
         Some(url) => Some(nidan::mail::SmtpNotifier::new(url, &args.mail.smtp_from)?),
         None => None,
     };
-    let invited = auth.invite(&args.email, args.admin).await?;
     let base = format!(
         "{}{}",
         public_url.trim_end_matches('/'),
         config.pages_prefix
     );
-    let link = nidan::auth::AuthService::invitation_link(&base, &invited.token);
+    let invited = auth
+        .clone()
+        .with_link_base(&base)
+        .invite(&args.email, args.admin)
+        .await?;
+    let link = invited.link;
     let email = nidan::auth::normalise_email(&args.email)?;
     println!("{}", link.0);
     eprintln!(

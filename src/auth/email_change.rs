@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use super::audit::{EventDetail, EventKind, Subject};
 use super::code_again::GivenCode;
-use super::notify::{Notice, SecretLink};
+use super::notify::Notice;
 use super::{AuthError, AuthResult, AuthService, Client, SignedIn, normalise_email};
 use crate::clock::UnixTime;
 use crate::crypto::{TokenHash, new_token, token_hash};
@@ -57,10 +57,6 @@ impl AuthService {
             return Err(AuthError::EmailUnchanged);
         }
         let password_hash = self.recheck_password(user, password, client).await?;
-        // Whether an address has an account is told only to someone who knows the password.
-        if self.store.user_by_email(&new_email).await?.is_some() {
-            return Err(AuthError::EmailTaken);
-        }
         let origin = client.origin();
         let subject = user.subject();
         let given = match self.store.totp_credential(user.user_id).await? {
@@ -70,8 +66,14 @@ impl AuthService {
                     .await?,
             ),
         };
-        let limit = format!("email-change:{}", user.user_id);
-        if let Err(refused) = self.count_or_refuse(&limit, PER_ACCOUNT).await {
+        // Whether an address has an account is told only to someone past both steps.
+        let refused = if self.store.user_by_email(&new_email).await?.is_some() {
+            Some(AuthError::EmailTaken)
+        } else {
+            let limit = format!("email-change:{}", user.user_id);
+            self.count_or_refuse(&limit, PER_ACCOUNT).await.err()
+        };
+        if let Some(refused) = refused {
             self.give_back_code(user.user_id, given.as_ref()).await;
             return Err(refused);
         }
@@ -109,7 +111,7 @@ impl AuthService {
                     new_email: new_email.clone(),
                 };
                 self.recorded(kind, subject, Some(notice), now);
-                let link = SecretLink(format!("{}/email/confirm?token={token}", self.link_base));
+                let link = self.emailed_link(&format!("/email/confirm?token={token}"));
                 let notice = Notice::EmailChangeLink { link, expires_at };
                 self.notifier.notify(&new_email, notice, now);
                 Ok(EmailChangeSent {

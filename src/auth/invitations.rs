@@ -14,23 +14,16 @@ use crate::store::Invitation;
 /// How long an invitation works.
 pub const INVITATION_LIFETIME_SECS: i64 = 7 * 24 * 3600;
 
-/// An invitation just made: its link's token (shown once) and when it ends.
+/// An invitation just made: its link (shown once; redacted in debug output) and when it ends.
+#[derive(Debug)]
 pub struct Invited {
-    pub token: String,
+    pub link: SecretLink,
     pub expires_at: UnixTime,
-}
-
-impl std::fmt::Debug for Invited {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Invited")
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
 }
 
 impl AuthService {
     /// Invites `email` (an administrator when `is_admin`); an address with an account is
-    /// refused.
+    /// refused. The link is under the link base (`with_link_base`).
     pub async fn invite(&self, email: &str, is_admin: bool) -> AuthResult<Invited> {
         let email = normalise_email(email)?;
         let now = self.now();
@@ -56,14 +49,9 @@ impl AuthService {
         }
         self.recorded(kind, subject, None, now);
         Ok(Invited {
-            token,
+            link: self.emailed_link(&format!("/invite/{token}")),
             expires_at: invitation.expires_at,
         })
-    }
-
-    /// The link to an invitation's page, under `base` (the public URL and pages prefix).
-    pub fn invitation_link(base: &str, token: &str) -> SecretLink {
-        SecretLink(format!("{}/invite/{token}", base.trim_end_matches('/')))
     }
 
     /// Every invitation, expired ones too.

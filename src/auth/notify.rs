@@ -60,6 +60,25 @@ impl std::fmt::Debug for SecretLink {
     }
 }
 
+impl super::AuthService {
+    /// Where links in emails point: the public URL and the pages prefix.
+    pub fn with_link_base(mut self, base: &str) -> Self {
+        self.link_base = base.trim_end_matches('/').into();
+        self
+    }
+
+    /// A link in an email: `path` (with its query) under the public URL and pages prefix.
+    pub(super) fn emailed_link(&self, path: &str) -> SecretLink {
+        SecretLink(format!("{}{path}", self.link_base))
+    }
+
+    /// Whether links can reach people by email here (a reset, a change of address): SMTP
+    /// and a public URL are set.
+    pub fn links_by_email(&self) -> bool {
+        self.notifier.delivers() && !self.link_base.is_empty()
+    }
+}
+
 /// Delivers notices; must not block (send in the background) and must not fail the caller.
 pub trait Notifier: Send + Sync {
     fn notify(&self, to: &str, notice: Notice, at: UnixTime);

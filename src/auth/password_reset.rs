@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use super::audit::{EventDetail, EventKind, Subject};
 use super::code_again::GivenCode;
-use super::notify::{Notice, SecretLink};
+use super::notify::Notice;
 use super::throttle::{account_key, ip_key};
 use super::two_step::second_step_key;
 use super::{AuthError, AuthResult, AuthService, Client, normalise_email};
@@ -39,18 +39,6 @@ pub struct ResetView {
 }
 
 impl AuthService {
-    /// Where links in emails point: the public URL and the pages prefix.
-    pub fn with_link_base(mut self, base: &str) -> Self {
-        self.link_base = base.trim_end_matches('/').into();
-        self
-    }
-
-    /// Whether links can reach people by email here (a reset, a change of address): SMTP
-    /// and a public URL are set.
-    pub fn links_by_email(&self) -> bool {
-        self.notifier.delivers() && !self.link_base.is_empty()
-    }
-
     /// Sends a link when `email` names an account. Counted per address and per client
     /// address whether or not it does; the account is looked up after the answer.
     pub async fn request_password_reset(&self, email: &str, client: &Client) -> AuthResult<()> {
@@ -98,7 +86,7 @@ impl AuthService {
         {
             return Ok(());
         }
-        let link = SecretLink(format!("{}/login/reset?token={token}", self.link_base));
+        let link = self.emailed_link(&format!("/login/reset?token={token}"));
         let notice = Notice::PasswordResetLink { link, expires_at };
         let subject = Subject::user(user.id, &user.email);
         self.record(kind, subject, EventDetail::None, origin, Some(notice))

@@ -234,6 +234,14 @@ async fn with_two_step_verification_on_a_code_is_needed_too() {
     assert_eq!(resp.status(), 401);
     assert_eq!(app.count("second_step_failed").await, 1, "counted");
     assert_eq!(mails_with_links(&inbox), 0);
+    // Whether an address has an account is told only past both steps.
+    let out = app.cli(
+        &["user", "add", "taken@example.jp", "--password-stdin"],
+        Some("another long password 5"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let resp = app.ask_change("taken@example.jp", PASSWORD, "000001").await;
+    assert_eq!(resp.status(), 401);
 
     app.clock.advance(30);
     let code = app.code_now(&enrolled.secret);

@@ -7,14 +7,13 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::cookie::CookieJar;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{Chrome, refusal};
+use super::{Chrome, link_status, refusal};
 use crate::auth::{AuthError, Client, EmailChangeView};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
@@ -143,11 +142,7 @@ async fn submit(
 }
 
 fn confirm_page(lang: Lang, csrf: CsrfToken, change: Option<EmailChangeView>) -> Response {
-    let status = if change.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::GONE
-    };
+    let status = link_status(change.is_some());
     let page = EmailConfirmPage {
         chrome: Chrome::new(lang, csrf, false),
         change,

@@ -11,7 +11,7 @@ use axum_extra::extract::cookie::CookieJar;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{Chrome, refusal};
+use super::{Chrome, link_status, refusal};
 use crate::auth::{AuthError, Client};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
@@ -47,11 +47,7 @@ fn page(
     email: Option<String>,
     error: Option<String>,
 ) -> Response {
-    let status = if email.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::GONE
-    };
+    let status = link_status(email.is_some());
     let page = InvitationPage {
         chrome: Chrome::new(lang, csrf, false),
         email,

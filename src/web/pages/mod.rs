@@ -62,6 +62,15 @@ impl Chrome {
     }
 }
 
+/// A page opened by a link from an email: 410 Gone once the link no longer works.
+fn link_status(works: bool) -> StatusCode {
+    if works {
+        StatusCode::OK
+    } else {
+        StatusCode::GONE
+    }
+}
+
 /// The words and status for a refusal a person can act on; anything else is a server error.
 fn refusal(lang: Lang, err: AuthError) -> Result<(StatusCode, String), WebError> {
     let t = lang.texts();

@@ -13,7 +13,7 @@ use axum_extra::extract::cookie::CookieJar;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{Chrome, refusal};
+use super::{Chrome, link_status, refusal};
 use crate::auth::{AuthError, Client};
 use crate::web::csrf::CsrfToken;
 use crate::web::form::WebForm;
@@ -127,11 +127,7 @@ fn reset_page(
     two_step: Option<bool>,
     error: Option<String>,
 ) -> Response {
-    let status = if two_step.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::GONE
-    };
+    let status = link_status(two_step.is_some());
     let page = ResetPage {
         chrome: Chrome::new(lang, csrf, false),
         valid: two_step.is_some(),
